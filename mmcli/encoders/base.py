@@ -1,0 +1,54 @@
+"""What every feature encoder is: fit on the train split, transform any rows, save its state.
+
+An encoder turns the preprocessed values of one input column into a fixed-size
+float32 vector per row. Values arrive as the preprocess stage stores them:
+
+- image:    uint8 array (n, H, W, 3)
+- audio:    float32 array (n, samples), mono, at ``sample_rate`` Hz
+- text:     list of n normalised strings
+- number:   float64 array (n,)
+- category: list of n strings
+
+Only rows whose value is present are passed; the stage fills missing rows.
+Fitted state is split into a JSON-able dict and named numpy arrays so it can be
+stored as JSON + safetensors: no pickle, ever.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+class Encoder:
+    """Base class. Subclasses set ``name``/``modality`` and implement ``transform``."""
+
+    name: ClassVar[str]
+    modality: ClassVar[str]
+    description: ClassVar[str] = ""
+    #: True when ``fit`` learns something from the train split.
+    fitted: ClassVar[bool] = False
+
+    def __init__(self, **options: Any):
+        self.options = options
+
+    @property
+    def dim(self) -> int:
+        """Output width; valid after ``fit`` (or at once for encoders that learn nothing)."""
+        raise NotImplementedError
+
+    def fit(self, values: Any) -> None:
+        """Learn from train-split values. Encoders that learn nothing keep this no-op."""
+
+    def transform(self, values: Any) -> np.ndarray:
+        """Return float32 array of shape (n, dim)."""
+        raise NotImplementedError
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(JSON-able dict, arrays) that ``from_state`` turns back into this encoder."""
+        return {"options": self.options}, {}
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Encoder:
+        return cls(**meta.get("options", {}))
