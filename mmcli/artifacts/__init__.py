@@ -1,0 +1,6 @@
+"""Artifacts: directories published atomically, recorded in mmcli.json, identified by content hashes."""
+
+from mmcli.artifacts.publish import Builder, up_to_date
+from mmcli.artifacts.record import RECORD_NAME, Artifact, cache_key, load
+
+__all__ = ["RECORD_NAME", "Artifact", "Builder", "cache_key", "load", "up_to_date"]

@@ -1,0 +1,146 @@
+"""Atomic publishing: build in a temporary sibling folder, write mmcli.json last, rename.
+
+A killed run leaves at most a hidden ``.NAME.tmp-PID`` folder, which no stage accepts
+(it has no record until the very end) and the next run removes. A lock file beside the
+output keeps two runs from writing the same artifact at once.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from mmcli import __version__
+from mmcli.artifacts.hashing import file_sha256, json_sha256
+from mmcli.artifacts.record import RECORD_NAME, library_versions
+from mmcli.errors import IOFailure, LockedError, UsageError
+
+
+def up_to_date(out: Path, key: str) -> dict[str, Any] | None:
+    """The existing record if ``out`` is a complete artifact built with ``key``, else None."""
+    try:
+        record = json.loads((out / RECORD_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if record.get("key") != key:
+        return None
+    for name, info in record.get("outputs", {}).items():
+        try:
+            if (out / name).stat().st_size != info["bytes"]:
+                return None
+        except OSError:
+            return None
+    return record
+
+
+class Builder:
+    """Context manager that yields a temporary folder and publishes it atomically on success.
+
+    Usage::
+
+        with Builder(out, stage="fuse", params=p, inputs=i, key=k, seed=s) as b:
+            np.save(b.dir / "X.npy", x)
+            b.info["rows"] = {...}
+        b.record  # the published record
+    """
+
+    def __init__(self, out: Path, *, stage: str, params: dict[str, Any],
+                 inputs: dict[str, Any], key: str, seed: int | None = None):
+        self.out = Path(out)
+        self.stage, self.params, self.inputs, self.key, self.seed = stage, params, inputs, key, seed
+        self.info: dict[str, Any] = {}
+        self.dir = self.out.parent / f".{self.out.name}.tmp-{os.getpid()}"
+        self.record: dict[str, Any] = {}
+        self._lock_fd: int | None = None
+
+    # -- locking ---------------------------------------------------------------
+    def _lock(self) -> None:
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.out.parent / f".{self.out.name}.lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.read(fd, 4096).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise LockedError(f"{self.out}: locked by {holder}",
+                                  hint="wait for that run to finish") from None
+            raise
+        # The kernel drops a flock when its holder dies, so a killed run never blocks the next.
+        os.ftruncate(fd, 0)
+        os.write(fd, f"PID {os.getpid()} ({' '.join(sys.argv[:2])})".encode())
+        self._lock_fd = fd
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- build and publish -----------------------------------------------------
+    def __enter__(self) -> Builder:
+        if self.out.exists() and not (self.out / RECORD_NAME).is_file() and (
+            not self.out.is_dir() or any(self.out.iterdir())
+        ):
+            raise UsageError(f"{self.out}: exists and is not an mmcli artifact; refusing to replace it",
+                             hint="choose another --out or remove it yourself")
+        self._lock()
+        try:
+            # Holding the lock, any leftover temporary folder belongs to a dead run.
+            for stale in self.out.parent.glob(f".{self.out.name}.tmp-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            for stale in self.out.parent.glob(f".{self.out.name}.old-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            self.dir.mkdir(parents=True)
+        except BaseException:
+            self._unlock()
+            raise
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if exc_type is None:
+                self._publish()
+        except OSError as err:
+            raise IOFailure(f"{self.out}: could not write the artifact ({err.strerror or err})",
+                            hint="the previous output, if any, is untouched") from err
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self._unlock()
+
+    def _publish(self) -> None:
+        outputs = {}
+        for path in sorted(p for p in self.dir.rglob("*") if p.is_file()):
+            rel = path.relative_to(self.dir).as_posix()
+            outputs[rel] = {"sha256": file_sha256(path), "bytes": path.stat().st_size}
+        self.record = {
+            "format": 1,
+            "stage": self.stage,
+            "mmcli_version": __version__,
+            "key": self.key,
+            # What downstream stages depend on: the content of the outputs, nothing else.
+            "fingerprint": json_sha256(outputs),
+            "params": self.params,
+            "seed": self.seed,
+            "inputs": self.inputs,
+            "outputs": outputs,
+            **self.info,
+            "libraries": library_versions(),
+        }
+        record_tmp = self.dir / RECORD_NAME
+        with open(record_tmp, "w", encoding="utf-8") as f:
+            json.dump(self.record, f, indent=2, sort_keys=True, ensure_ascii=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        old = self.out.parent / f".{self.out.name}.old-{os.getpid()}"
+        if self.out.exists():
+            os.rename(self.out, old)
+        os.rename(self.dir, self.out)
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,116 @@
+"""The mmcli.json record: what an artifact is, what made it, and its content fingerprint."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from mmcli import __version__
+from mmcli.artifacts.hashing import json_sha256
+from mmcli.errors import MissingInputError
+
+RECORD_NAME = "mmcli.json"
+FORMAT = 1
+_LIBRARIES = ("torch", "numpy", "pandas", "pyarrow", "librosa", "pillow", "scikit-learn",
+              "soundfile", "safetensors")
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A valid artifact on disk: its folder and its parsed record."""
+
+    path: Path
+    record: dict[str, Any]
+
+    @property
+    def stage(self) -> str:
+        return str(self.record["stage"])
+
+    @property
+    def fingerprint(self) -> str:
+        return str(self.record["fingerprint"])
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.record.get("params", {}))
+
+    def file(self, name: str) -> Path:
+        """Path of one of the artifact's recorded output files."""
+        if name not in self.record.get("outputs", {}):
+            raise MissingInputError(f"{self.path}: artifact has no file {name!r}",
+                                    hint="rebuild it with --force")
+        return self.path / name
+
+    def upstream(self) -> Artifact:
+        """The artifact this one was built from (resolved relative to this folder)."""
+        up = self.record.get("inputs", {}).get("upstream")
+        if not up:
+            raise MissingInputError(f"{self.path}: a {self.stage} artifact has no upstream artifact")
+        path = (self.path / up["path"]).resolve()
+        art = load(path)
+        if art.fingerprint != up["fingerprint"]:
+            raise MissingInputError(
+                f"{self.path}: its upstream {path} changed since it was built",
+                hint=f"rerun `mmcli {self.stage}` to bring it up to date",
+            )
+        return art
+
+    def chain(self) -> list[Artifact]:
+        """This artifact and every upstream one, back to the preprocess artifact."""
+        arts = [self]
+        while arts[-1].record.get("inputs", {}).get("upstream"):
+            arts.append(arts[-1].upstream())
+        return arts
+
+    def find(self, stage: str) -> Artifact:
+        """The nearest artifact of ``stage`` in this one's chain (itself included)."""
+        for art in self.chain():
+            if art.stage == stage:
+                return art
+        raise MissingInputError(f"{self.path}: no {stage} artifact in its chain")
+
+
+def load(path: str | Path, stages: tuple[str, ...] | None = None) -> Artifact:
+    """Load a valid artifact, or fail with a clear message (missing, incomplete, wrong stage)."""
+    path = Path(path)
+    record_path = path / RECORD_NAME
+    if not path.exists():
+        raise MissingInputError(f"{path}: no such artifact")
+    if not record_path.is_file():
+        raise MissingInputError(
+            f"{path}: not a valid mmcli artifact (no {RECORD_NAME}; incomplete or not made by mmcli)"
+        )
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        record["stage"], record["fingerprint"]  # noqa: B018 - required keys
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MissingInputError(f"{record_path}: unreadable record ({exc})") from None
+    if stages and record["stage"] not in stages:
+        raise MissingInputError(
+            f"{path}: is a {record['stage']} artifact, expected {' or '.join(stages)}"
+        )
+    return Artifact(path, record)
+
+
+def cache_key(stage: str, params: dict[str, Any], inputs: dict[str, Any]) -> str:
+    """What decides whether a stage must rerun: version, stage, parameters, input content."""
+    return json_sha256({"mmcli": __version__, "stage": stage, "params": params, "inputs": inputs})
+
+
+def library_versions() -> dict[str, str]:
+    versions = {}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def relative_to(target: Path, start: Path) -> str:
+    """Path of ``target`` as seen from the folder ``start`` (so chains survive moving a tree)."""
+    return os.path.relpath(Path(target).resolve(), Path(start).resolve())

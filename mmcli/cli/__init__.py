@@ -1,0 +1,57 @@
+"""The ``mmcli`` command: one Typer app, every command registered in one visible list.
+
+Each command module imports only typer at load time; the stages (and torch,
+librosa, pandas) load inside the command that runs, so ``mmcli --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Annotated, Optional
+
+import typer
+
+from mmcli import __version__
+from mmcli.cli import preprocess
+from mmcli.cli._common import Interrupted
+
+COMMANDS = [
+    ("preprocess", preprocess.command),
+]
+
+app = typer.Typer(
+    name="mmcli",
+    help="Multimodal ML pipelines from the shell: preprocess -> extract-features -> fuse -> "
+    "train -> evaluate, each stage reading and writing an on-disk artifact.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+for _name, _function in COMMANDS:
+    app.command(_name)(_function)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"mmcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option(  # noqa: UP045 - typer needs Optional
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
+) -> None:
+    """Multimodal ML pipelines from the shell."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Interrupted(128 + signum)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    signal.signal(signal.SIGTERM, _terminate)
+    app()

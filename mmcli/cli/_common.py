@@ -1,0 +1,151 @@
+"""What every command shares: common options, progress display, error -> exit code, output."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from mmcli.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, MmcliError, UsageError
+
+JsonOpt = Annotated[bool, typer.Option(
+    "--json", help="Print a machine-readable summary on stdout, and nothing else there.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Rebuild even if the output is up to date.")]
+ConfigOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045 - typer needs Optional here
+    "--config", help="YAML or TOML file of this stage's parameters (keys spelled as the flags; "
+    "flags given on the command line win).", dir_okay=False)]
+
+
+class Interrupted(BaseException):
+    """Raised from a signal handler so that cleanup (temporary folders, locks) still runs."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
+class Reporter:
+    """The progress callback stages get: a rich bar on a terminal, plain lines in logs."""
+
+    def __init__(self, command: str, enabled: bool):
+        self.command, self.enabled = command, enabled
+        self.tty = enabled and sys.stderr.isatty()
+        self._bar: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._last: dict[str, float] = {}
+
+    def __enter__(self) -> Reporter:
+        if self.tty:
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self._bar = Progress(console=Console(stderr=True), transient=True)
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def __call__(self, task: str, done: int, total: int | None) -> None:
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            if task not in self._tasks:
+                self._tasks[task] = self._bar.add_task(task, total=total)
+            self._bar.update(self._tasks[task], completed=done, total=total)
+            return
+        # Plain lines: the first, the last, and at most one every 2 seconds in between.
+        now = time.monotonic()
+        finished = total is not None and done >= total
+        if task in self._last and not finished and now - self._last[task] < 2.0:
+            return
+        self._last[task] = now
+        count = f" {done}/{total}" if total else ""
+        print(f"{self.command}: {task}{count}", file=sys.stderr, flush=True)
+
+
+def execute(command: str, action: Callable[[Reporter], dict[str, Any]], *, json_out: bool,
+            quiet: bool, debug: bool) -> dict[str, Any]:
+    """Run one command: progress, errors mapped to exit codes, summary rendered."""
+    try:
+        with Reporter(command, enabled=not quiet) as reporter:
+            summary = action(reporter)
+    except MmcliError as exc:
+        if debug:
+            traceback.print_exc()
+        error(str(exc))
+        raise typer.Exit(exc.exit_code) from None
+    except (KeyboardInterrupt, Interrupted) as exc:
+        code = exc.code if isinstance(exc, Interrupted) else EXIT_INTERRUPTED
+        error("interrupted; nothing was published")
+        raise typer.Exit(code) from None
+    except typer.Exit:
+        raise
+    except Exception as exc:  # an mmcli bug, not a user error
+        if debug:
+            traceback.print_exc()
+        error(f"internal error: {type(exc).__name__}: {exc}",
+              hint="this is a bug in mmcli; rerun with --debug for the traceback")
+        raise typer.Exit(EXIT_INTERNAL) from None
+    render(summary, json_out=json_out, quiet=quiet)
+    return summary
+
+
+def error(message: str, hint: str | None = None) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    if hint:
+        print(f"  hint: {hint}", file=sys.stderr)
+
+
+def render(summary: dict[str, Any], *, json_out: bool, quiet: bool) -> None:
+    if json_out:
+        print(json.dumps(summary, indent=2, sort_keys=True, default=str))
+        return
+    if quiet:
+        return
+    head = summary.get("stage", "mmcli")
+    status = summary.get("status")
+    out = summary.get("out")
+    line = f"{head}: {status}" if status else head
+    if out:
+        line += f" -> {out}"
+    if status == "up-to-date":
+        line += " (inputs and parameters unchanged; --force rebuilds)"
+    print(line)
+    for key, value in summary.items():
+        if key in ("stage", "status", "out"):
+            continue
+        print(f"  {key}: {_short(value)}")
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_short(v)}" for k, v in value.items())
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return ", ".join(_short(v) for v in value)
+    return str(value)
+
+
+def parse_pairs(items: list[str] | None, sep: str, flag: str) -> dict[str, str] | None:
+    """``["a:b", "c:d"]`` (or comma-joined) -> ``{"a": "b", "c": "d"}``; None when not given."""
+    if not items:
+        return None
+    pairs: dict[str, str] = {}
+    for item in items:
+        for part in item.split(","):
+            if sep not in part:
+                raise UsageError(f"{flag} {part!r}: expected NAME{sep}VALUE")
+            name, value = part.rsplit(sep, 1)
+            pairs[name.strip()] = value.strip()
+    return pairs

@@ -1,0 +1,150 @@
+"""Typed configuration of every stage: defaults live here and only here.
+
+A stage's config comes from, in order of precedence: flags given on the command
+line, then ``--config FILE`` (YAML or TOML, keys spelled like the flags), then the
+defaults below. Unknown keys and wrong types are errors, all reported at once.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mmcli.errors import MissingInputError, UsageError
+
+ColumnType = Literal["image", "audio", "text", "number", "category", "ignore"]
+
+
+class StageConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Fields that name files or folders: recorded in the artifact but not part of its identity.
+    PATH_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    def identity(self) -> dict[str, Any]:
+        """The parameters that decide the output's content (paths excluded)."""
+        return self.model_dump(mode="json", exclude=set(self.PATH_FIELDS))
+
+
+class PreprocessConfig(StageConfig):
+    PATH_FIELDS = ("manifest", "out", "data_root")
+    manifest: Path
+    out: Path = Path("prep")
+    target: str = "label"
+    task: Literal["auto", "classification", "regression"] = "auto"
+    inputs: dict[str, ColumnType] = Field(default_factory=dict)
+    id_column: str | None = None
+    data_root: Path | None = None
+    image_size: int = Field(64, ge=8, le=1024)
+    sample_rate: int = Field(16000, ge=1000, le=192000)
+    audio_seconds: float = Field(2.0, gt=0, le=600)
+    val_fraction: float = Field(0.15, ge=0, lt=1)
+    test_fraction: float = Field(0.15, ge=0, lt=1)
+    seed: int = 0
+    on_error: Literal["skip", "fail", "keep"] = "skip"
+
+    @model_validator(mode="after")
+    def _fractions(self) -> PreprocessConfig:
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValueError("val_fraction + test_fraction must leave rows for training")
+        return self
+
+
+class ExtractConfig(StageConfig):
+    PATH_FIELDS = ("prep", "out")
+    prep: Path
+    out: Path = Path("feats")
+    image: str = "stats"
+    audio: str = "mfcc"
+    text: str = "tfidf"
+    number: str = "standard"
+    category: str = "onehot"
+
+
+class FuseConfig(StageConfig):
+    PATH_FIELDS = ("feats", "out")
+    feats: Path
+    out: Path = Path("fused")
+    method: Literal["concat", "weighted-sum"] = "concat"
+    weights: dict[str, float] = Field(default_factory=dict)
+    width: int = Field(64, ge=1, le=4096)
+    seed: int = 0
+
+
+class TrainConfig(StageConfig):
+    PATH_FIELDS = ("data", "out")
+    data: Path
+    out: Path = Path("model")
+    model: Literal["logistic", "mlp"] = "mlp"
+    hidden: int = Field(128, ge=1)
+    dropout: float = Field(0.2, ge=0, lt=1)
+    epochs: int = Field(200, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    patience: int = Field(20, ge=1)
+    class_weight: Literal["none", "balanced"] = "none"
+    loss: Literal["auto", "cross-entropy", "mse", "huber"] = "auto"
+    seed: int = 0
+
+
+class EvaluateConfig(StageConfig):
+    PATH_FIELDS = ("model", "data", "out")
+    model: Path
+    data: Path
+    out: Path = Path("eval")
+    split: Literal["train", "val", "test", "all"] = "test"
+    fail_under: list[str] = Field(default_factory=list)
+
+
+class PredictConfig(StageConfig):
+    PATH_FIELDS = ("model", "table", "out", "data_root")
+    model: Path
+    table: Path
+    out: Path = Path("predictions.csv")
+    data_root: Path | None = None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a YAML or TOML file into a flat dict; keys may use dashes like the flags."""
+    if not path.is_file():
+        raise MissingInputError(f"{path}: no such config file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                import tomli as tomllib
+            data = tomllib.loads(text)
+        elif path.suffix.lower() in (".yaml", ".yml", ".json"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            raise UsageError(f"{path}: config files are .yaml, .yml or .toml")
+    except UsageError:
+        raise
+    except Exception as exc:  # the parsers' own error types differ; all mean "bad file"
+        raise UsageError(f"{path}: cannot parse config: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: a config file holds a mapping of keys to values")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def build(cls: type[StageConfig], flags: dict[str, Any], config_file: Path | None) -> Any:
+    """Merge defaults < config file < flags (flags that are None were not given)."""
+    values: dict[str, Any] = read_config_file(config_file) if config_file else {}
+    values.update({k: v for k, v in flags.items() if v is not None})
+    try:
+        return cls(**values)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "config"
+            got = "" if err["type"] == "missing" else f" (got {json.dumps(err.get('input'), default=str)})"
+            problems.append(f"{where.replace('_', '-')}: {err['msg']}{got}")
+        raise UsageError("invalid parameters: " + "; ".join(problems)) from None

@@ -1,0 +1,1 @@
+"""The only code that parses untrusted bytes: tables, paths, images, audio, text."""

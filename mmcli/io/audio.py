@@ -1,0 +1,50 @@
+"""Audio decoding: explicit decoder, mono, resampled, trimmed or padded to a fixed length."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+MAX_CHANNELS = 16
+MAX_SECONDS = 600.0
+
+
+class AudioRejected(Exception):
+    """The per-row reason an audio file cannot be used."""
+
+
+def load_audio(path: Path, sample_rate: int, seconds: float) -> np.ndarray:
+    """Decode ``path`` to float32 mono at ``sample_rate``, exactly ``seconds`` long."""
+    if path.stat().st_size == 0:
+        raise AudioRejected("empty file (0 bytes)")
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioRejected(f"cannot read audio header: {exc}") from None
+    # Checked from the header, before decoding allocates anything.
+    if not 1 <= info.channels <= MAX_CHANNELS:
+        raise AudioRejected(f"{info.channels} channels (at most {MAX_CHANNELS})")
+    if info.samplerate <= 0 or info.frames <= 0:
+        raise AudioRejected("no audio samples")
+    if info.frames / info.samplerate > MAX_SECONDS:
+        raise AudioRejected(f"{info.frames / info.samplerate:.0f} s long (at most {MAX_SECONDS:.0f} s)")
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise AudioRejected(f"cannot decode audio: {exc}") from None
+    if len(data) < info.frames:
+        # libsndfile returns what it could read; a short read is a truncated file.
+        raise AudioRejected(f"truncated: header says {info.frames} frames, read {len(data)}")
+    if not np.isfinite(data).all():
+        raise AudioRejected("audio contains NaN or infinite samples")
+    mono = data.mean(axis=1)
+    if rate != sample_rate:
+        import soxr  # what librosa itself uses, without importing librosa's signal stack
+
+        mono = soxr.resample(mono, rate, sample_rate, quality="HQ").astype(np.float32)
+    length = int(round(seconds * sample_rate))
+    out = np.zeros(length, dtype=np.float32)
+    out[: min(length, len(mono))] = mono[:length]
+    return out

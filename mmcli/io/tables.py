@@ -1,0 +1,78 @@
+"""Reading manifests (CSV, Parquet, JSONL) and writing tables.
+
+Every cell comes back as a Python object with ``None`` for missing. CSV cells stay
+strings: ``NA``, ``None`` or ``null`` in a text or path column are data, never
+silently turned into missing values (pandas' default would).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from mmcli.errors import DataError, MissingInputError, UsageError
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet",
+           ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+def table_format(path: Path) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise UsageError(f"{path}: unknown table format {path.suffix!r}",
+                         hint=f"use one of {', '.join(sorted(FORMATS))}")
+    return fmt
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a manifest into a DataFrame of object columns, missing cells as None."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInputError(f"{path}: no such file")
+    fmt = table_format(path)
+    try:
+        if fmt in ("csv", "tsv"):
+            df = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", dtype=str,
+                             keep_default_na=False, na_filter=False, encoding="utf-8")
+            df = df.astype(object).where(df != "", None)
+        elif fmt == "parquet":
+            df = pd.read_parquet(path)
+        else:
+            df = pd.read_json(path, lines=True, dtype=False, convert_dates=False)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})",
+                        hint="re-save the file as UTF-8") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty") from None
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        raise DataError(f"{path}: cannot parse as {fmt}: {str(exc).splitlines()[0]}") from None
+    if len(df.columns) == 0:
+        raise DataError(f"{path}: no columns")
+    df.columns = [str(c) for c in df.columns]
+    dupes = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
+    if dupes:
+        raise DataError(f"{path}: duplicate column names {dupes}")
+    # One representation of "missing" whatever the format: None.
+    df = df.astype(object)
+    return df.where(pd.notna(df), None).reset_index(drop=True)
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> None:
+    """Write a table in the format its extension names; CSV cells that a spreadsheet would
+    run as formulas are prefixed with a quote."""
+    path = Path(path)
+    fmt = table_format(path)
+    if fmt == "parquet":
+        df.to_parquet(path, index=False)
+    elif fmt == "jsonl":
+        df.to_json(path, orient="records", lines=True, force_ascii=False)
+    else:
+        safe = df.map(_neutralise) if len(df) else df
+        safe.to_csv(path, index=False, sep="\t" if fmt == "tsv" else ",")
+
+
+def _neutralise(value: object) -> object:
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

@@ -1,0 +1,145 @@
+"""Column types: inferred from the manifest's values, always overridable with --input COL:TYPE."""
+
+from __future__ import annotations
+
+import math
+from pathlib import PurePath
+from typing import Any
+
+import pandas as pd
+
+from mmcli.config import PreprocessConfig
+from mmcli.errors import DataError, UsageError
+
+IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+AUDIO_EXT = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au", ".opus"}
+VIDEO_EXT = {".mp4", ".webm", ".avi", ".mkv", ".mov"}
+SPLIT_COLUMN = "split"
+SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "dev": "val",
+               "test": "test"}
+# Missing-value spellings accepted in number columns (in text and path columns they are data).
+NUMBER_NA = {"", "na", "nan", "n/a", "null", "none"}
+
+
+def parse_number(value: Any) -> float | None:
+    """A finite float, None for missing; ValueError with a reason otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a number")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    else:
+        text = str(value).strip()
+        if text.lower() in NUMBER_NA:
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a number") from None
+    if math.isnan(number) and not isinstance(value, str):
+        return None  # a real NaN from Parquet/JSON is a missing value
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        return parse_number(value) is not None
+    except ValueError:
+        return False
+
+
+def infer_type(values: list[Any]) -> str:
+    """Guess a column's type from its non-missing values."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return "ignore"
+    strings = [str(v) for v in present]
+    for exts, kind in ((IMAGE_EXT, "image"), (AUDIO_EXT, "audio"), (VIDEO_EXT, "video")):
+        if sum(PurePath(s).suffix.lower() in exts for s in strings) >= 0.9 * len(strings):
+            return kind
+    if all(_is_number(v) for v in present):
+        return "number"
+    unique = len(set(strings))
+    words = sum(len(s.split()) for s in strings) / len(strings)
+    if unique == len(strings) and len(strings) > 20 and words <= 1:
+        return "ignore"  # every value different and one token: an identifier, not a feature
+    if words <= 3 and unique <= max(2, len(strings) // 2) and unique <= 100:
+        return "category"
+    return "text"
+
+
+def infer_task(values: list[Any]) -> str:
+    present = [v for v in values if v is not None]
+    if present and all(_is_number(v) for v in present):
+        numbers = [parse_number(v) for v in present]
+        if all(float(n).is_integer() for n in numbers if n is not None) and len(set(numbers)) <= 20:
+            return "classification"
+        return "regression"
+    return "classification"
+
+
+def class_names(values: list[Any]) -> list[str]:
+    """Sorted class names; numerically when every label is a number (2 before 10)."""
+    names = sorted({_label(v) for v in values if v is not None})
+    if names and all(_is_number(n) for n in names):
+        names.sort(key=lambda n: float(n))
+    return names
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def label_of(value: Any) -> str:
+    """The class name a target cell stands for."""
+    return _label(value)
+
+
+def infer_schema(df: pd.DataFrame, cfg: PreprocessConfig) -> dict[str, Any]:
+    """Decide each column's role and type; the result is stored in the artifact."""
+    columns = list(df.columns)
+    unknown = sorted(set(cfg.inputs) - set(columns))
+    if unknown:
+        raise UsageError(f"--input names columns not in the manifest: {unknown}",
+                         hint=f"the manifest has: {columns}")
+    if cfg.target not in columns:
+        raise DataError(f"{cfg.manifest}: no target column {cfg.target!r}",
+                        hint=f"name it with --target; the manifest has: {columns}")
+    id_column = cfg.id_column or ("id" if "id" in columns else None)
+    if id_column and id_column not in columns:
+        raise UsageError(f"--id-column {id_column!r} is not in the manifest")
+    split_column = SPLIT_COLUMN if SPLIT_COLUMN in columns else None
+    target_values = df[cfg.target].tolist()
+    task = cfg.task if cfg.task != "auto" else infer_task(target_values)
+    target: dict[str, Any] = {"name": cfg.target, "task": task}
+    if task == "classification":
+        target["classes"] = class_names(target_values)
+        if len(target["classes"]) < 2:
+            raise DataError(f"{cfg.manifest}: target {cfg.target!r} has fewer than 2 classes")
+    specs = []
+    for name in columns:
+        if name in (cfg.target, id_column, split_column):
+            continue
+        given = cfg.inputs.get(name)
+        kind = given or infer_type(df[name].tolist())
+        if kind == "video":
+            raise UsageError(f"column {name!r} holds video files, which mmcli does not read yet",
+                             hint=f"leave it out with --input {name}:ignore")
+        specs.append({"name": name, "type": kind, "inferred": given is None})
+    inputs = [s for s in specs if s["type"] != "ignore"]
+    if not inputs:
+        raise DataError(f"{cfg.manifest}: no input columns besides the target",
+                        hint="declare them with --input COLUMN:TYPE")
+    return {"columns": specs, "target": target, "id_column": id_column,
+            "split_column": split_column, "image_size": cfg.image_size,
+            "sample_rate": cfg.sample_rate, "audio_seconds": cfg.audio_seconds}
+
+
+def input_columns(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The columns that feed the model, in manifest order."""
+    return [c for c in schema["columns"] if c["type"] != "ignore"]
