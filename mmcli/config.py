@@ -106,6 +106,7 @@ class PredictConfig(StageConfig):
     table: Path
     out: Path = Path("predictions.csv")
     data_root: Path | None = None
+    on_error: Literal["skip", "fail", "keep"] = "skip"
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

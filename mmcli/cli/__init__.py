@@ -12,11 +12,17 @@ from typing import Annotated, Optional
 import typer
 
 from mmcli import __version__
-from mmcli.cli import preprocess
+from mmcli.cli import evaluate, extract_features, fuse, inspect, predict, preprocess, train
 from mmcli.cli._common import Interrupted
 
 COMMANDS = [
     ("preprocess", preprocess.command),
+    ("extract-features", extract_features.command),
+    ("fuse", fuse.command),
+    ("train", train.command),
+    ("evaluate", evaluate.command),
+    ("predict", predict.command),
+    ("inspect", inspect.command),
 ]
 
 app = typer.Typer(

@@ -10,7 +10,6 @@ Output artifact::
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,8 @@ from mmcli.io.paths import PathRejected, resolve_in_root
 from mmcli.io.tables import read_table
 from mmcli.io.text import normalise_text
 from mmcli.stages import Progress, no_progress
-from mmcli.stages.schema import SPLIT_NAMES, infer_schema, input_columns, label_of, parse_number
+from mmcli.stages.schema import (SPLIT_NAMES, column_slugs, infer_schema, input_columns, label_of,
+                                 parse_number)
 
 MEDIA = ("image", "audio")
 REJECTED_COLUMNS = ["row", "id", "column", "file", "reason", "action"]
@@ -36,15 +36,9 @@ REJECTED_COLUMNS = ["row", "id", "column", "file", "reason", "action"]
 
 def array_files(schema: dict[str, Any]) -> dict[str, str]:
     """Column name -> file name of its array, for image and audio columns."""
-    files: dict[str, str] = {}
-    for col in input_columns(schema):
-        if col["type"] in MEDIA:
-            slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", col["name"]) or "column"
-            name = f"arrays/{slug}.npy"
-            if name in files.values():
-                name = f"arrays/{slug}-{len(files)}.npy"
-            files[col["name"]] = name
-    return files
+    slugs = column_slugs(schema)
+    return {c["name"]: f"arrays/{slugs[c['name']]}.npy"
+            for c in input_columns(schema) if c["type"] in MEDIA}
 
 
 @dataclass
@@ -230,7 +224,9 @@ def run(cfg: PreprocessConfig, progress: Progress = no_progress, force: bool = F
     progress("hashing input files", 0, None)
     inputs = {"manifest": {"path": str(cfg.manifest), "sha256": file_sha256(cfg.manifest)},
               "files": input_fingerprints(df, schema, root)}
-    key = artifacts.cache_key("preprocess", cfg.identity(), inputs)
+    # Paths stay out of the key: moving a data folder does not make its artifacts stale.
+    key = artifacts.cache_key("preprocess", cfg.identity(),
+                              {"manifest": inputs["manifest"]["sha256"], "files": inputs["files"]})
     summary: dict[str, Any] = {"stage": "preprocess", "out": str(cfg.out)}
     if not force and (record := artifacts.up_to_date(cfg.out, key)) is not None:
         return {**summary, "status": "up-to-date", **record["summary"]}

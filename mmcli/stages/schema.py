@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import PurePath
 from typing import Any
 
@@ -143,3 +144,12 @@ def infer_schema(df: pd.DataFrame, cfg: PreprocessConfig) -> dict[str, Any]:
 def input_columns(schema: dict[str, Any]) -> list[dict[str, Any]]:
     """The columns that feed the model, in manifest order."""
     return [c for c in schema["columns"] if c["type"] != "ignore"]
+
+
+def column_slugs(schema: dict[str, Any]) -> dict[str, str]:
+    """Input column -> a unique, file-name-safe stem for the files that hold its data."""
+    slugs: dict[str, str] = {}
+    for i, col in enumerate(input_columns(schema)):
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", col["name"]).strip(".") or "column"
+        slugs[col["name"]] = slug if slug not in slugs.values() else f"{slug}-{i}"
+    return slugs

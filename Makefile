@@ -1,0 +1,30 @@
+# Set-up and the two commands the README gives: `make demo` and `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+# The CPU build of torch, installed first so that pip keeps it (on a GPU machine,
+# install your own torch into the venv first and set TORCH= to skip this).
+TORCH ?= torch==2.13.0
+
+.PHONY: install demo test lint clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(if $(TORCH),$(VENV)/bin/pip install -q $(TORCH))
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(MAKE) -f examples/pipeline.mk MMCLI=$(abspath $(VENV))/bin/mmcli \
+		MANIFEST=sample_data/manifest.csv WORK=work
+
+test: install
+	$(VENV)/bin/python -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check mmcli tests
+
+clean:
+	rm -rf work

@@ -1,0 +1,40 @@
+"""mmcli evaluate MODEL DATA --out DIR [--fail-under METRIC=VALUE]"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from mmcli.cli._common import ConfigOpt, DebugOpt, ForceOpt, JsonOpt, QuietOpt, error, execute
+from mmcli.errors import EXIT_GATE
+
+
+def command(
+    model: Annotated[Optional[Path], typer.Argument(help="A train artifact.")] = None,
+    data: Annotated[Optional[Path], typer.Argument(help="The fuse artifact it was trained on.")] = None,  # noqa: E501
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output artifact folder. (default: eval)")] = None,  # noqa: E501
+    split: Annotated[Optional[str], typer.Option(help="train, val, test or all. (default: test)")] = None,  # noqa: E501
+    fail_under: Annotated[Optional[list[str]], typer.Option(help="METRIC=VALUE: exit with code 5 when the metric is below VALUE (above, for mae/rmse/log_loss). Repeatable or comma-separated.")] = None,  # noqa: E501
+    config: ConfigOpt = None,
+    force: ForceOpt = False,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Score a model: metrics.json, a confusion matrix, a Markdown report, and CI gates."""
+
+    def action(progress):  # type: ignore[no-untyped-def]
+        from mmcli import config as cfgs
+        from mmcli.stages import evaluate
+
+        cfg = cfgs.build(cfgs.EvaluateConfig, {"model": model, "data": data, "out": out,
+                                               "split": split, "fail_under": fail_under}, config)
+        return evaluate.run(cfg, progress=progress, force=force)
+
+    summary = execute("evaluate", action, json_out=json_out, quiet=quiet, debug=debug)
+    if not summary["gates"]["passed"]:
+        for failure in summary["gates"]["failures"]:
+            error(f"quality gate failed: {failure}")
+        raise typer.Exit(EXIT_GATE)

@@ -1,0 +1,35 @@
+"""mmcli extract-features PREP --out DIR"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from mmcli.cli._common import ConfigOpt, DebugOpt, ForceOpt, JsonOpt, QuietOpt, execute
+
+
+def command(
+    prep: Annotated[Optional[Path], typer.Argument(help="A preprocess artifact.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output artifact folder. (default: feats)")] = None,  # noqa: E501
+    image: Annotated[Optional[str], typer.Option(help="Image encoder: stats or pixels. (default: stats)")] = None,  # noqa: E501
+    audio: Annotated[Optional[str], typer.Option(help="Audio encoder: mfcc or logmel. (default: mfcc)")] = None,  # noqa: E501
+    text: Annotated[Optional[str], typer.Option(help="Text encoder: tfidf or hashing. (default: tfidf)")] = None,  # noqa: E501
+    config: ConfigOpt = None,
+    force: ForceOpt = False,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Turn each input column into a fixed-size vector per row (encoders fitted on train only)."""
+
+    def action(progress):  # type: ignore[no-untyped-def]
+        from mmcli import config as cfgs
+        from mmcli.stages import extract_features
+
+        cfg = cfgs.build(cfgs.ExtractConfig, {"prep": prep, "out": out, "image": image,
+                                              "audio": audio, "text": text}, config)
+        return extract_features.run(cfg, progress=progress, force=force)
+
+    execute("extract-features", action, json_out=json_out, quiet=quiet, debug=debug)

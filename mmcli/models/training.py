@@ -1,0 +1,94 @@
+"""The training loop every model shares: seeded mini-batches, early stopping on the val split.
+
+Models take a tuple of tensors (one per input, indexed by row) so heads on a fused
+matrix and end-to-end models on several raw inputs go through the same loop.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = 0
+    stopped_early: bool = False
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def loss_function(task: str, loss: str, class_weights: Tensor | None) -> nn.Module:
+    if task == "classification":
+        return nn.CrossEntropyLoss(weight=class_weights)
+    return nn.HuberLoss() if loss == "huber" else nn.MSELoss()
+
+
+def fit(model: nn.Module, inputs: Sequence[Tensor], y: Tensor, train_idx: np.ndarray,
+        val_idx: np.ndarray, *, loss_fn: nn.Module, epochs: int, batch_size: int, lr: float,
+        weight_decay: float, patience: int, generator: torch.Generator,
+        score: Callable[[Tensor, Tensor], float],
+        progress: Callable[[str, int, int | None], None]) -> FitResult:
+    """Train ``model`` in place, leaving it with the weights of the best val epoch.
+
+    The best epoch is the one with the lowest val loss (smoother than a score on a
+    small val split); with no val rows, the last epoch is kept.
+    """
+    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    train_t = torch.as_tensor(train_idx, dtype=torch.long)
+    result = FitResult()
+    best_loss, best_state, waited = float("inf"), copy.deepcopy(model.state_dict()), 0
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = train_t[torch.randperm(len(train_t), generator=generator)]
+        total, seen = 0.0, 0
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            optimiser.zero_grad()
+            loss = loss_fn(model(*(t[batch] for t in inputs)), y[batch])
+            loss.backward()
+            optimiser.step()
+            total += float(loss) * len(batch)
+            seen += len(batch)
+        entry: dict[str, Any] = {"epoch": epoch, "train_loss": round(total / max(seen, 1), 6)}
+        if len(val_idx):
+            out = predict(model, inputs, val_idx, batch_size=1024)
+            val_loss = float(loss_fn(out, y[val_idx]))
+            entry.update(val_loss=round(val_loss, 6), val_score=round(score(out, y[val_idx]), 6))
+        else:
+            val_loss = entry["train_loss"]
+        result.history.append(entry)
+        progress("training epochs", epoch, epochs)
+        if val_loss < best_loss - 1e-6:
+            best_loss, best_state, waited = val_loss, copy.deepcopy(model.state_dict()), 0
+            result.best_epoch = epoch
+        else:
+            waited += 1
+            if waited >= patience and len(val_idx):
+                result.stopped_early = True
+                break
+    if not len(val_idx):
+        result.best_epoch, best_state = len(result.history), model.state_dict()
+    model.load_state_dict(best_state)
+    return result
+
+
+@torch.no_grad()
+def predict(model: nn.Module, inputs: Sequence[Tensor], idx: np.ndarray | None = None,
+            batch_size: int = 1024) -> Tensor:
+    """Model outputs for rows ``idx`` (all rows when None), in eval mode, batched."""
+    model.eval()
+    rows = torch.arange(len(inputs[0])) if idx is None else torch.as_tensor(idx, dtype=torch.long)
+    outs = [model(*(t[rows[s:s + batch_size]] for t in inputs))
+            for s in range(0, len(rows), batch_size)]
+    return torch.cat(outs) if outs else torch.empty(0)

@@ -1,0 +1,44 @@
+"""inspect: what an artifact holds, its parameters, and its chain back to the manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mmcli import artifacts
+from mmcli.errors import MmcliError
+
+
+def run(path: Path) -> dict[str, Any]:
+    """A summary of one artifact and of every artifact upstream of it."""
+    art = artifacts.load(path)
+    record = art.record
+    chain = []
+    current = art
+    while True:
+        entry = {"stage": current.stage, "path": str(current.path),
+                 "fingerprint": current.fingerprint[:16]}
+        chain.append(entry)
+        if not current.record.get("inputs", {}).get("upstream"):
+            manifest = current.record.get("inputs", {}).get("manifest")
+            if manifest:
+                chain.append({"stage": "manifest", "path": manifest["path"],
+                              "fingerprint": manifest["sha256"][:16]})
+            break
+        try:
+            current = current.upstream()
+        except MmcliError as exc:
+            chain.append({"stage": "?", "path": "", "problem": exc.message})
+            break
+    summary: dict[str, Any] = {
+        "stage": "inspect", "artifact": str(art.path), "kind": art.stage,
+        "mmcli_version": record.get("mmcli_version"), "params": record.get("params", {}),
+        "outputs": {name: info["bytes"] for name, info in record.get("outputs", {}).items()},
+        "summary": record.get("summary", {}), "chain": chain,
+    }
+    if art.stage == "preprocess":
+        import pandas as pd
+
+        rejected = pd.read_parquet(art.file("rejected.parquet"))
+        summary["rejected_examples"] = rejected.head(10).to_dict(orient="records")
+    return summary

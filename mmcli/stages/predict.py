@@ -1,0 +1,97 @@
+"""predict: raw rows in, predictions out, through every fitted step of the model's chain.
+
+The new table goes through the same checks and conversions as ``preprocess`` (with the
+parameters stored in the chain), the stored encoders, the stored fusion statistics and
+the trained weights. Nothing is refitted. Rows that cannot be read appear in the output
+with an ``error`` and no prediction.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mmcli import artifacts
+from mmcli.config import PredictConfig
+from mmcli.errors import DataError
+from mmcli.io.tables import read_table, table_format, write_table
+from mmcli.stages import Progress, no_progress
+from mmcli.stages.schema import input_columns
+
+
+def run(cfg: PredictConfig, progress: Progress = no_progress, force: bool = False) -> dict[str, Any]:
+    """Predict every row of ``cfg.table``; writes ``cfg.out`` (CSV, Parquet or JSONL) atomically."""
+    import torch
+    from safetensors.numpy import load_file
+
+    from mmcli.models import training
+    from mmcli.stages.extract_features import encode, load_encoder
+    from mmcli.stages.fuse import apply_fusion
+    from mmcli.stages.preprocess import prepare
+    from mmcli.stages.train import load_model, to_predictions
+
+    table_format(cfg.out)  # an unknown output format fails before any work
+    model_art = artifacts.load(cfg.model, stages=("train",))
+    fused = model_art.find("fuse")
+    feats = fused.find("extract-features")
+    prep = feats.find("preprocess")
+    schema = prep.record["schema"]
+    df = read_table(cfg.table)
+    missing = [c["name"] for c in input_columns(schema) if c["name"] not in df.columns]
+    if missing:
+        raise DataError(f"{cfg.table}: missing input columns {missing}",
+                        hint="predict needs the columns the model was trained on")
+    root = (cfg.data_root or cfg.table.parent).resolve()
+    prepared = prepare(df, schema, root, on_error=cfg.on_error, with_target=False,
+                       progress=progress)
+    rows = prepared.table
+    features, present = {}, {}
+    for info in feats.record["columns"]:
+        name = info["name"]
+        present[name] = rows[f"_present.{name}"].to_numpy(dtype=bool)
+        features[name] = encode(load_encoder(feats, info), info["type"], name, rows,
+                                prepared.arrays, present[name], progress)
+    state = load_file(str(fused.file("fusion.safetensors")))
+    x, _ = apply_fusion(features, present, state, fused.params["method"], fused.record["weights"])
+    module = load_model(model_art)
+    predictions = to_predictions(model_art, training.predict(module, (torch.from_numpy(x),)))
+
+    out = _output_table(df, schema, rows, prepared.rejects, predictions, model_art.record)
+    cfg.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cfg.out.with_name(f".{cfg.out.name}.tmp-{os.getpid()}{cfg.out.suffix}")
+    try:
+        write_table(out, tmp)
+        os.replace(tmp, cfg.out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {"stage": "predict", "status": "written", "out": str(cfg.out),
+            "rows": {"input": len(df), "predicted": len(rows), "failed": len(df) - len(rows)}}
+
+
+def _output_table(df: pd.DataFrame, schema: dict[str, Any], rows: pd.DataFrame,
+                  rejects: list[dict[str, Any]], predictions: np.ndarray,
+                  record: dict[str, Any]) -> pd.DataFrame:
+    """One output row per input row, in input order."""
+    n = len(df)
+    out = pd.DataFrame({"row": np.arange(n, dtype=np.int64)})
+    if schema.get("id_column") in df.columns:
+        out["id"] = df[schema["id_column"]].astype(object).to_numpy()
+    position = dict(zip(rows["_row"].tolist(), range(len(rows))))
+    index = [position.get(r) for r in range(n)]
+    if record["task"] == "classification":
+        classes = record["classes"]
+        labels = predictions.argmax(1) if len(predictions) else np.zeros(0, int)
+        out["prediction"] = [None if i is None else classes[labels[i]] for i in index]
+        for k, name in enumerate(classes):
+            out[f"prob_{name}"] = [np.nan if i is None else predictions[i, k] for i in index]
+    else:
+        out["prediction"] = [np.nan if i is None else predictions[i] for i in index]
+    reasons: dict[int, str] = {}
+    for rej in rejects:
+        if rej["action"] == "rejected":
+            reasons.setdefault(rej["row"], f"{rej['column']}: {rej['reason']}")
+    out["error"] = [reasons.get(r) for r in range(n)]
+    return out
