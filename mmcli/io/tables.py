@@ -39,7 +39,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         elif fmt == "parquet":
             df = pd.read_parquet(path)
         else:
-            df = pd.read_json(path, lines=True, dtype=False, convert_dates=False)
+            df = pd.read_json(path, lines=True, dtype=False)
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})",
                         hint="re-save the file as UTF-8") from None

@@ -1,0 +1,81 @@
+"""Atomic publishing, the record, locks and leftovers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mmcli import artifacts
+from mmcli.errors import LockedError, MissingInputError, UsageError
+
+
+def _build(out, key="k1", content=b"data", fail=False):
+    with artifacts.Builder(out, stage="fuse", params={"a": 1}, inputs={}, key=key) as b:
+        (b.dir / "x.bin").write_bytes(content)
+        if fail:
+            raise RuntimeError("killed half way")
+    return b.record
+
+
+def test_publish_writes_record_last_with_hashes(tmp_path):
+    record = _build(tmp_path / "out")
+    on_disk = json.loads((tmp_path / "out" / "mmcli.json").read_text())
+    assert on_disk == record
+    assert record["outputs"]["x.bin"]["bytes"] == 4
+    assert len(record["fingerprint"]) == 64
+    assert artifacts.up_to_date(tmp_path / "out", "k1") == record
+    assert artifacts.up_to_date(tmp_path / "out", "other") is None
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".") and "lock" not in p.name] == []
+
+
+def test_failure_leaves_previous_artifact_untouched(tmp_path):
+    first = _build(tmp_path / "out")
+    with pytest.raises(RuntimeError):
+        _build(tmp_path / "out", key="k2", content=b"new", fail=True)
+    assert (tmp_path / "out" / "x.bin").read_bytes() == b"data"
+    assert artifacts.load(tmp_path / "out").fingerprint == first["fingerprint"]
+    assert not list(tmp_path.glob(".out.tmp-*"))
+
+
+def test_leftover_temporary_folder_is_never_accepted_and_is_cleaned(tmp_path):
+    leftover = tmp_path / ".out.tmp-99999"
+    leftover.mkdir()
+    (leftover / "x.bin").write_bytes(b"half")
+    with pytest.raises(MissingInputError):
+        artifacts.load(leftover)
+    _build(tmp_path / "out")
+    assert not leftover.exists()
+
+
+def test_size_change_makes_artifact_stale(tmp_path):
+    _build(tmp_path / "out")
+    (tmp_path / "out" / "x.bin").write_bytes(b"tampered!")
+    assert artifacts.up_to_date(tmp_path / "out", "k1") is None
+
+
+def test_second_writer_is_refused_while_locked(tmp_path):
+    with artifacts.Builder(tmp_path / "out", stage="fuse", params={}, inputs={}, key="k"):
+        with pytest.raises(LockedError, match="locked by PID"):
+            _build(tmp_path / "out")
+    _build(tmp_path / "out")  # released: the next run proceeds
+
+
+def test_refuses_to_replace_a_folder_that_is_not_an_artifact(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    with pytest.raises(UsageError, match="not an mmcli artifact"):
+        _build(tmp_path / "mine")
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(MissingInputError, match="no such artifact"):
+        artifacts.load(tmp_path / "none")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "mmcli.json").write_text("{not json")
+    with pytest.raises(MissingInputError, match="unreadable record"):
+        artifacts.load(tmp_path / "broken")
+    _build(tmp_path / "out")
+    with pytest.raises(MissingInputError, match="is a fuse artifact, expected train"):
+        artifacts.load(tmp_path / "out", stages=("train",))

@@ -1,0 +1,54 @@
+"""Shared fixtures: a tiny generated dataset and one pipeline run over it, reused by many tests."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from datagen import make_dataset  # noqa: E402
+
+from mmcli.cli import app  # noqa: E402
+
+FAST_TRAIN = ["--epochs", "60", "--patience", "15"]
+
+
+def invoke(*args: str | Path):
+    """Run mmcli in-process; returns the click Result (exit_code, stdout, stderr)."""
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def run_ok(*args: str | Path):
+    result = invoke(*args)
+    assert result.exit_code == 0, f"exit {result.exit_code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    return result
+
+
+@pytest.fixture(scope="session")
+def dataset(tmp_path_factory) -> Path:
+    """A 90-row, 3-class dataset (images, audio, text, number, category) as a CSV manifest."""
+    return make_dataset(tmp_path_factory.mktemp("data"), n=90, seed=1)
+
+
+@pytest.fixture()
+def dataset_copy(dataset: Path, tmp_path: Path) -> Path:
+    """A private copy of the dataset that a test may modify."""
+    shutil.copytree(dataset.parent, tmp_path / "data")
+    return tmp_path / "data" / dataset.name
+
+
+@pytest.fixture(scope="session")
+def pipeline(dataset: Path, tmp_path_factory) -> Path:
+    """The whole chain run once on ``dataset``; returns the work folder."""
+    work = tmp_path_factory.mktemp("work")
+    run_ok("preprocess", dataset, "--out", work / "prep")
+    run_ok("extract-features", work / "prep", "--out", work / "feats")
+    run_ok("fuse", work / "feats", "--out", work / "fused")
+    run_ok("train", work / "fused", "--out", work / "model", *FAST_TRAIN)
+    run_ok("evaluate", work / "model", work / "fused", "--out", work / "eval")
+    return work
