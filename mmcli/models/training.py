@@ -58,7 +58,7 @@ def fit(model: nn.Module, inputs: Sequence[Tensor], y: Tensor, train_idx: np.nda
             loss = loss_fn(model(*(t[batch] for t in inputs)), y[batch])
             loss.backward()
             optimiser.step()
-            total += float(loss) * len(batch)
+            total += loss.item() * len(batch)
             seen += len(batch)
         entry: dict[str, Any] = {"epoch": epoch, "train_loss": round(total / max(seen, 1), 6)}
         if len(val_idx):

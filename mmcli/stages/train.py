@@ -41,7 +41,7 @@ def run(cfg: TrainConfig, progress: Progress = no_progress, force: bool = False)
     x = torch.from_numpy(np.load(data.file("X.npy"), allow_pickle=False))
     split = table["_split"].to_numpy()
     train_idx, val_idx = np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
-    y_np = table["_target"].to_numpy()
+    y_np = table["_target"].to_numpy().copy()
     scale = {"mean": 0.0, "std": 1.0}
     if task == "classification":
         n_classes = len(target["classes"])
@@ -121,7 +121,8 @@ def to_predictions(model_art: Artifact, outputs: Any) -> np.ndarray:
 
     record = model_art.record
     if record["task"] == "classification":
-        return torch.softmax(outputs, dim=1).numpy().astype(np.float64)
+        proba = torch.softmax(outputs.double(), dim=1).numpy()
+        return proba / proba.sum(axis=1, keepdims=True)
     scale = record["target_scale"]
     return outputs[:, 0].numpy().astype(np.float64) * scale["std"] + scale["mean"]
 

@@ -1,0 +1,91 @@
+"""Audio encoders that need no trained weights: MFCC and log-mel statistics (librosa)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mmcli.encoders.base import Encoder
+
+
+def _frames(sample_rate: int) -> tuple[int, int]:
+    # 32 ms windows, 10 ms hops, whatever the rate (512 / 160 samples at 16 kHz).
+    n_fft = 1 << int(np.ceil(np.log2(0.032 * sample_rate)))
+    return n_fft, max(1, int(round(0.010 * sample_rate)))
+
+
+def _mean_std(x: np.ndarray) -> np.ndarray:
+    # x: (..., features, frames) -> (..., 2 * features)
+    return np.concatenate([x.mean(axis=-1), x.std(axis=-1)], axis=-1)
+
+
+class AudioMFCC(Encoder):
+    """MFCCs and their deltas (mean and std over time) plus spectral shape statistics."""
+
+    name = "mfcc"
+    modality = "audio"
+    description = "20 MFCCs + deltas (mean/std), spectral centroid/bandwidth/rolloff, ZCR, RMS"
+
+    def __init__(self, sample_rate: int = 16000, n_mfcc: int = 20, **options: object):
+        super().__init__(sample_rate=sample_rate, n_mfcc=n_mfcc, **options)
+        self.sample_rate, self.n_mfcc = sample_rate, n_mfcc
+
+    @property
+    def dim(self) -> int:
+        return 4 * self.n_mfcc + 10
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        import librosa
+
+        y = np.ascontiguousarray(values, dtype=np.float32)
+        if len(y) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        sr = self.sample_rate
+        n_fft, hop = _frames(sr)
+        # librosa works on a whole batch at once along the leading axis.
+        power = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop)) ** 2
+        mel = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=40)
+        mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel, ref=1.0, top_db=None),
+                                    n_mfcc=self.n_mfcc)
+        delta = librosa.feature.delta(mfcc, mode="nearest")
+        magnitude = np.sqrt(power)
+        shape = [
+            librosa.feature.spectral_centroid(S=magnitude, sr=sr, n_fft=n_fft) / (sr / 2),
+            librosa.feature.spectral_bandwidth(S=magnitude, sr=sr, n_fft=n_fft) / (sr / 2),
+            librosa.feature.spectral_rolloff(S=magnitude, sr=sr, n_fft=n_fft) / (sr / 2),
+            librosa.feature.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop),
+            librosa.feature.rms(S=magnitude, frame_length=n_fft),
+        ]
+        frames = min(s.shape[-1] for s in shape + [mfcc])
+        stats = [_mean_std(mfcc[..., :frames]) / 100.0, _mean_std(delta[..., :frames]) / 10.0]
+        stats += [_mean_std(s[..., :frames]) for s in shape]
+        out = np.concatenate(stats, axis=-1)
+        return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+class AudioLogMel(Encoder):
+    """Log-mel band energies, mean and std over time."""
+
+    name = "logmel"
+    modality = "audio"
+    description = "64 log-mel bands (mean/std)"
+
+    def __init__(self, sample_rate: int = 16000, n_mels: int = 64, **options: object):
+        super().__init__(sample_rate=sample_rate, n_mels=n_mels, **options)
+        self.sample_rate, self.n_mels = sample_rate, n_mels
+
+    @property
+    def dim(self) -> int:
+        return 2 * self.n_mels
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        import librosa
+
+        y = np.ascontiguousarray(values, dtype=np.float32)
+        if len(y) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        n_fft, hop = _frames(self.sample_rate)
+        mel = librosa.feature.melspectrogram(y=y, sr=self.sample_rate, n_fft=n_fft,
+                                             hop_length=hop, n_mels=self.n_mels)
+        # amin keeps silence finite: -100 dB rather than -inf.
+        db = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None) / 100.0
+        return np.nan_to_num(_mean_std(db), nan=0.0).astype(np.float32)

@@ -1,0 +1,82 @@
+"""Encoders for number and category columns."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from mmcli.encoders.base import Encoder
+
+
+class NumberStandard(Encoder):
+    """(x - mean) / std with train-split statistics; a constant column gets std 1."""
+
+    name = "standard"
+    modality = "number"
+    description = "standardised with train mean/std"
+    fitted = True
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        self.mean, self.std = 0.0, 1.0
+
+    @property
+    def dim(self) -> int:
+        return 1
+
+    def fit(self, values: np.ndarray) -> None:
+        self.mean = float(np.mean(values))
+        self.std = float(np.std(values)) or 1.0
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        return ((np.asarray(values, np.float64) - self.mean) / self.std).astype(np.float32)[:, None]
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {"options": self.options, "mean": self.mean, "std": self.std}, {}
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> NumberStandard:
+        encoder = cls(**meta["options"])
+        encoder.mean, encoder.std = meta["mean"], meta["std"]
+        return encoder
+
+
+class CategoryOneHot(Encoder):
+    """One-hot over the train split's most frequent categories, plus an 'unknown' bucket."""
+
+    name = "onehot"
+    modality = "category"
+    description = "one-hot over train categories + unknown bucket"
+    fitted = True
+
+    def __init__(self, max_categories: int = 50, **options: Any):
+        super().__init__(max_categories=max_categories, **options)
+        self.max_categories = max_categories
+        self.categories: list[str] = []
+
+    @property
+    def dim(self) -> int:
+        return len(self.categories) + 1
+
+    def fit(self, values: list[str]) -> None:
+        counts = Counter(values)
+        # Most frequent first, ties alphabetical, so the choice is deterministic.
+        ranked = sorted(counts, key=lambda c: (-counts[c], c))[: self.max_categories]
+        self.categories = sorted(ranked)
+
+    def transform(self, values: list[str]) -> np.ndarray:
+        index = {c: i for i, c in enumerate(self.categories)}
+        out = np.zeros((len(values), self.dim), np.float32)
+        out[np.arange(len(values)), [index.get(v, len(self.categories)) for v in values]] = 1.0
+        return out
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {"options": self.options, "categories": self.categories}, {}
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> CategoryOneHot:
+        encoder = cls(**meta["options"])
+        encoder.categories = list(meta["categories"])
+        return encoder

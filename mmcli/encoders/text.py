@@ -1,0 +1,80 @@
+"""Text encoders: TF-IDF fitted on the train split, and stateless feature hashing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mmcli.encoders.base import Encoder
+from mmcli.errors import DataError
+
+
+class TextTfidf(Encoder):
+    """TF-IDF over word 1-2 grams; the vocabulary and idf come from the train split only."""
+
+    name = "tfidf"
+    modality = "text"
+    description = "TF-IDF, word 1-2 grams, vocabulary fitted on the train split"
+    fitted = True
+
+    def __init__(self, max_features: int = 2048, **options: Any):
+        super().__init__(max_features=max_features, **options)
+        self.max_features = max_features
+        self._vectorizer: Any = None
+
+    def _new(self, vocabulary: dict[str, int] | None = None) -> Any:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        return TfidfVectorizer(ngram_range=(1, 2), max_features=self.max_features,
+                               sublinear_tf=True, dtype=np.float32, vocabulary=vocabulary)
+
+    @property
+    def dim(self) -> int:
+        return len(self._vectorizer.vocabulary_)
+
+    def fit(self, values: list[str]) -> None:
+        self._vectorizer = self._new()
+        try:
+            self._vectorizer.fit(values)
+        except ValueError:
+            raise DataError("text encoder tfidf: the train split's texts have no words "
+                            "(empty vocabulary)", hint="use --text hashing, or check the column") from None
+
+    def transform(self, values: list[str]) -> np.ndarray:
+        return self._vectorizer.transform(values).toarray().astype(np.float32)
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        vocabulary = {term: int(i) for term, i in self._vectorizer.vocabulary_.items()}
+        return ({"options": self.options, "vocabulary": vocabulary},
+                {"idf": self._vectorizer.idf_.astype(np.float64)})
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> TextTfidf:
+        encoder = cls(**meta["options"])
+        encoder._vectorizer = encoder._new(vocabulary=meta["vocabulary"])
+        encoder._vectorizer.idf_ = arrays["idf"]  # restores the fitted idf: nothing is refitted
+        return encoder
+
+
+class TextHashing(Encoder):
+    """Hashed word 1-2 gram counts, L2-normalised; learns nothing, so new words still count."""
+
+    name = "hashing"
+    modality = "text"
+    description = "hashed word 1-2 grams, no fitting"
+
+    def __init__(self, n_features: int = 1024, **options: Any):
+        super().__init__(n_features=n_features, **options)
+        self.n_features = n_features
+
+    @property
+    def dim(self) -> int:
+        return self.n_features
+
+    def transform(self, values: list[str]) -> np.ndarray:
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        vectorizer = HashingVectorizer(ngram_range=(1, 2), n_features=self.n_features,
+                                       alternate_sign=False, norm="l2", dtype=np.float32)
+        return vectorizer.transform(values).toarray().astype(np.float32)

@@ -1,0 +1,177 @@
+"""The whole chain on a tiny generated dataset: quality, reruns, determinism, predict, inspect."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pandas as pd
+from conftest import FAST_TRAIN, invoke, run_ok
+from PIL import Image
+
+from mmcli.errors import EXIT_DATA, EXIT_GATE
+
+STAGES = ("prep", "feats", "fused", "model", "eval")
+
+
+def _chain(manifest, work, *, method="concat", fail_under=None):
+    run_ok("preprocess", manifest, "--out", work / "prep")
+    run_ok("extract-features", work / "prep", "--out", work / "feats")
+    run_ok("fuse", work / "feats", "--out", work / "fused", "--method", method)
+    run_ok("train", work / "fused", "--out", work / "model", *FAST_TRAIN)
+    return invoke("evaluate", work / "model", work / "fused", "--out", work / "eval",
+                  *(["--fail-under", fail_under] if fail_under else []))
+
+
+def test_metrics_beat_the_majority_class(pipeline):
+    metrics = json.loads((pipeline / "eval/metrics.json").read_text())
+    assert metrics["split"] == "test" and metrics["n"] > 0
+    assert metrics["accuracy"] > metrics["majority_baseline_accuracy"] + 0.3
+    assert metrics["macro_f1"] >= 0.8
+    assert set(metrics["per_class"]) == {"cat", "dog", "owl"}
+    assert np.array(metrics["confusion_matrix"]).sum() == metrics["n"]
+    for name in ("report.md", "confusion_matrix.png", "predictions.parquet"):
+        assert (pipeline / "eval" / name).stat().st_size > 0
+    assert (pipeline / "model/curve.png").stat().st_size > 0
+    history = json.loads((pipeline / "model/history.json").read_text())
+    assert history[0]["epoch"] == 1 and "val_loss" in history[0]
+
+
+def test_second_run_is_up_to_date_and_changes_nothing(pipeline, dataset):
+    before = {s: (pipeline / s / "mmcli.json").stat().st_mtime_ns for s in STAGES}
+    result = run_ok("preprocess", dataset, "--out", pipeline / "prep", "--json")
+    assert json.loads(result.stdout)["status"] == "up-to-date"
+    assert "up-to-date" in run_ok("fuse", pipeline / "feats", "--out", pipeline / "fused").stdout
+    result = run_ok("evaluate", pipeline / "model", pipeline / "fused", "--out", pipeline / "eval",
+                    "--json")
+    assert json.loads(result.stdout)["status"] == "up-to-date"
+    after = {s: (pipeline / s / "mmcli.json").stat().st_mtime_ns for s in STAGES}
+    assert before == after
+
+
+def test_content_change_with_old_mtime_reruns(dataset_copy, tmp_path):
+    work = tmp_path / "work"
+    run_ok("preprocess", dataset_copy, "--out", work / "prep")
+    image = dataset_copy.parent / "images/005.png"
+    stat = image.stat()
+    Image.new("RGB", (24, 24), (1, 2, 3)).save(image)
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # hide the change from mtimes
+    result = run_ok("preprocess", dataset_copy, "--out", work / "prep", "--json")
+    assert json.loads(result.stdout)["status"] == "built"
+    # a parameter change reruns too; --force reruns with nothing changed
+    result = run_ok("preprocess", dataset_copy, "--out", work / "prep", "--seed", "5", "--json")
+    assert json.loads(result.stdout)["status"] == "built"
+    result = run_ok("preprocess", dataset_copy, "--out", work / "prep", "--seed", "5", "--force",
+                    "--json")
+    assert json.loads(result.stdout)["status"] == "built"
+
+
+def test_upstream_rebuilt_with_same_content_keeps_downstream_up_to_date(pipeline, dataset):
+    run_ok("preprocess", dataset, "--out", pipeline / "prep", "--force")
+    result = run_ok("extract-features", pipeline / "prep", "--out", pipeline / "feats", "--json")
+    assert json.loads(result.stdout)["status"] == "up-to-date"
+
+
+def test_two_runs_give_byte_identical_outputs(dataset, tmp_path, pipeline):
+    other = tmp_path / "again"
+    assert _chain(dataset, other).exit_code == 0
+    for stage in STAGES:
+        first = json.loads((pipeline / stage / "mmcli.json").read_text())
+        second = json.loads((other / stage / "mmcli.json").read_text())
+        assert first["outputs"] == second["outputs"], stage
+        assert first["fingerprint"] == second["fingerprint"]
+
+
+def test_weighted_sum_fusion_and_weights(pipeline):
+    out = pipeline / "fused_ws"
+    result = run_ok("fuse", pipeline / "feats", "--out", out, "--method", "weighted-sum",
+                    "--width", "16", "--weights", "image=1,caption=0.5", "--json")
+    summary = json.loads(result.stdout)
+    assert summary["width"] == 16 + 5  # common width plus one presence flag per input
+    record = json.loads((out / "mmcli.json").read_text())
+    assert record["weights"]["caption"] == 0.5 and record["weights"]["audio"] == 1.0
+    run_ok("train", out, "--out", pipeline / "model_ws", *FAST_TRAIN)
+    result = run_ok("evaluate", pipeline / "model_ws", out, "--out", pipeline / "eval_ws", "--json")
+    assert json.loads(result.stdout)["metrics"]["accuracy"] > 0.6
+    bad = invoke("fuse", pipeline / "feats", "--out", out, "--weights", "sound=2")
+    assert bad.exit_code == 2 and "sound" in bad.stderr
+
+
+def test_quality_gate_exit_code_and_json(pipeline):
+    result = invoke("evaluate", pipeline / "model", pipeline / "fused", "--out", pipeline / "eval",
+                    "--fail-under", "macro_f1=1.01", "--json")
+    assert result.exit_code == EXIT_GATE
+    summary = json.loads(result.stdout)  # stdout holds the JSON summary and nothing else
+    assert summary["gates"]["passed"] is False
+    assert "macro_f1" in result.stderr and "below 1.01" in result.stderr
+    ok = invoke("evaluate", pipeline / "model", pipeline / "fused", "--out", pipeline / "eval",
+                "--fail-under", "accuracy=0.5,macro_f1=0.5")
+    assert ok.exit_code == 0
+    unknown = invoke("evaluate", pipeline / "model", pipeline / "fused", "--out",
+                     pipeline / "eval", "--fail-under", "happiness=1")
+    assert unknown.exit_code == 2 and "macro_f1" in unknown.stderr
+
+
+def test_predict_new_rows_with_the_fitted_chain(pipeline, dataset, tmp_path):
+    df = pd.read_csv(dataset, dtype=str, keep_default_na=False).head(12).drop(columns=["label"])
+    df.loc[3, "image"] = "images/gone.png"
+    table = dataset.parent / "new_rows.csv"
+    df.to_csv(table, index=False)
+    out = tmp_path / "predictions.csv"
+    result = run_ok("predict", pipeline / "model", table, "--out", out, "--json")
+    assert json.loads(result.stdout)["rows"] == {"input": 12, "predicted": 11, "failed": 1}
+    predictions = pd.read_csv(out)
+    assert list(predictions["row"]) == list(range(12))
+    assert predictions.loc[3, "prediction"] != predictions.loc[3, "prediction"]  # NaN
+    assert "file not found" in predictions.loc[3, "error"]
+    probs = predictions[["prob_cat", "prob_dog", "prob_owl"]].to_numpy()
+    assert np.allclose(probs[[i for i in range(12) if i != 3]].sum(axis=1), 1.0)
+    # the same rows through evaluate's path give the same probabilities
+    evaluated = pd.read_parquet(pipeline / "eval/predictions.parquet").set_index("_row")
+    for row in set(evaluated.index) & set(range(12)) - {3}:
+        assert np.allclose(evaluated.loc[row, ["prob_cat", "prob_dog", "prob_owl"]].to_numpy(
+            dtype=float), probs[row], atol=1e-5)
+
+
+def test_predict_requires_the_training_columns(pipeline, dataset, tmp_path):
+    df = pd.read_csv(dataset).drop(columns=["audio"])
+    df.to_csv(dataset.parent / "no_audio.csv", index=False)
+    result = invoke("predict", pipeline / "model", dataset.parent / "no_audio.csv", "--out",
+                    tmp_path / "p.csv")
+    assert result.exit_code == EXIT_DATA and "audio" in result.stderr
+
+
+def test_inspect_shows_the_chain(pipeline):
+    result = run_ok("inspect", pipeline / "eval", "--json")
+    summary = json.loads(result.stdout)
+    stages = [c["stage"] for c in summary["chain"]]
+    assert stages == ["evaluate", "fuse", "extract-features", "preprocess", "manifest"]
+    assert summary["chain"][-1]["path"].endswith("manifest.csv")
+    human = run_ok("inspect", pipeline / "prep")
+    assert "preprocess" in human.stdout and "rows.parquet" in human.stdout
+
+
+def test_evaluate_refuses_data_from_another_chain(pipeline, tmp_path):
+    other = tmp_path / "fused"
+    shutil.copytree(pipeline / "fused", other)
+    x = np.load(other / "X.npy")
+    np.save(other / "X.npy", x + 1)
+    record = json.loads((other / "mmcli.json").read_text())
+    record["fingerprint"] = "0" * 64
+    (other / "mmcli.json").write_text(json.dumps(record))
+    result = invoke("evaluate", pipeline / "model", other, "--out", tmp_path / "eval")
+    assert result.exit_code == EXIT_DATA and "not the data" in result.stderr
+
+
+def test_regression_pipeline(dataset, tmp_path):
+    work = tmp_path
+    run_ok("preprocess", dataset, "--out", work / "prep", "--target", "weight")
+    run_ok("extract-features", work / "prep", "--out", work / "feats")
+    run_ok("fuse", work / "feats", "--out", work / "fused")
+    run_ok("train", work / "fused", "--out", work / "model", "--loss", "huber", *FAST_TRAIN)
+    result = run_ok("evaluate", work / "model", work / "fused", "--out", work / "eval", "--json")
+    metrics = json.loads(result.stdout)["metrics"]
+    assert metrics["mae"] < metrics["mean_baseline_mae"]
+    assert (work / "eval/predicted_vs_actual.png").exists()
