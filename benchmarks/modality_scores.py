@@ -19,8 +19,13 @@ from mmcli.stages import evaluate, extract_features, fuse, preprocess, train
 
 
 def run_chain(manifest: Path, work: Path, ignore: list[str], method: str, model: str) -> dict:
-    prep = preprocess.run(cfgs.build(cfgs.PreprocessConfig, {
-        "manifest": manifest, "out": work / "prep", "inputs": {c: "ignore" for c in ignore}}, None))
+    prep = preprocess.run(
+        cfgs.build(
+            cfgs.PreprocessConfig,
+            {"manifest": manifest, "out": work / "prep", "inputs": {c: "ignore" for c in ignore}},
+            None,
+        )
+    )
     extract_features.run(cfgs.ExtractConfig(prep=work / "prep", out=work / "feats"))
     fuse.run(cfgs.FuseConfig(feats=work / "feats", out=work / "fused", method=method))
     train.run(cfgs.TrainConfig(data=work / "fused", out=work / "model", model=model))
@@ -36,8 +41,9 @@ def main() -> None:
     parser.add_argument("--model", default="mlp")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        columns = preprocess.run(cfgs.PreprocessConfig(manifest=args.manifest,
-                                                       out=Path(tmp) / "all/prep"))["columns"]
+        columns = preprocess.run(
+            cfgs.PreprocessConfig(manifest=args.manifest, out=Path(tmp) / "all/prep")
+        )["columns"]
         inputs = [c for c, t in columns.items() if t != "ignore"]
         print(f"{'inputs':<28} {'macro_f1':>9} {'accuracy':>9} {'seconds':>8}")
         for keep in [[c] for c in inputs] + [inputs]:
@@ -46,8 +52,11 @@ def main() -> None:
             work = Path(tmp) / "+".join(keep)
             m = run_chain(args.manifest, work, ignore, args.method, args.model)
             label = "all fused" if keep == inputs else keep[0]
-            print(f"{label:<28} {m['macro_f1']:>9.3f} {m['accuracy']:>9.3f} "
-                  f"{time.perf_counter() - start:>8.1f}", flush=True)
+            print(
+                f"{label:<28} {m['macro_f1']:>9.3f} {m['accuracy']:>9.3f} "
+                f"{time.perf_counter() - start:>8.1f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

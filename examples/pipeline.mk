@@ -6,7 +6,7 @@
 MMCLI ?= mmcli
 MANIFEST ?= sample_data/manifest.csv
 WORK ?= work
-FLAGS ?= --quiet
+FLAGS ?=
 
 all: $(WORK)/eval/mmcli.json
 

@@ -146,6 +146,10 @@ def build(cls: type[StageConfig], flags: dict[str, Any], config_file: Path | Non
         problems = []
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"]) or "config"
-            got = "" if err["type"] == "missing" else f" (got {json.dumps(err.get('input'), default=str)})"
+            got = (
+                ""
+                if err["type"] == "missing"
+                else f" (got {json.dumps(err.get('input'), default=str)})"
+            )
             problems.append(f"{where.replace('_', '-')}: {err['msg']}{got}")
         raise UsageError("invalid parameters: " + "; ".join(problems)) from None

@@ -24,7 +24,8 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, class_names: l
     labels = list(range(k))
     y_pred = proba.argmax(axis=1)
     precision, recall, f1, support = m.precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=0)
+        y_true, y_pred, labels=labels, zero_division=0
+    )
     try:
         if k == 2:
             auc = m.roc_auc_score(y_true, proba[:, 1])
@@ -39,14 +40,21 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, class_names: l
         "accuracy": _r(m.accuracy_score(y_true, y_pred)),
         "balanced_accuracy": _r(m.balanced_accuracy_score(y_true, y_pred)) if len(y_true) else 0.0,
         "macro_f1": _r(m.f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
-        "weighted_f1": _r(m.f1_score(y_true, y_pred, labels=labels, average="weighted",
-                                     zero_division=0)),
+        "weighted_f1": _r(
+            m.f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)
+        ),
         "log_loss": _r(m.log_loss(y_true, np.clip(proba, 1e-15, 1), labels=labels)),
         "roc_auc": roc_auc,
         "majority_baseline_accuracy": _r(counts.max() / max(len(y_true), 1)),
-        "per_class": {name: {"precision": _r(precision[i]), "recall": _r(recall[i]),
-                             "f1": _r(f1[i]), "support": int(support[i])}
-                      for i, name in enumerate(class_names)},
+        "per_class": {
+            name: {
+                "precision": _r(precision[i]),
+                "recall": _r(recall[i]),
+                "f1": _r(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, name in enumerate(class_names)
+        },
         "confusion_matrix": m.confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
 
@@ -79,21 +87,26 @@ def parse_gates(specs: list[str]) -> list[tuple[str, float]]:
                     raise ValueError
                 gates.append((name.strip(), float(value)))
             except ValueError:
-                raise UsageError(f"--fail-under {part!r}: expected METRIC=NUMBER, "
-                                 "e.g. macro_f1=0.8") from None
+                raise UsageError(
+                    f"--fail-under {part!r}: expected METRIC=NUMBER, e.g. macro_f1=0.8"
+                ) from None
     return gates
 
 
 def check_gates(metrics: dict[str, Any], gates: list[tuple[str, float]]) -> list[str]:
     """Human-readable failures, empty when every gate passes."""
-    scalars = sorted(k for k, v in metrics.items() if isinstance(v, (int, float))
-                     and not isinstance(v, bool) and k != "n")
+    scalars = sorted(
+        k
+        for k, v in metrics.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "n"
+    )
     failures = []
     for name, bound in gates:
         value = metrics.get(name)
         if name not in scalars:
-            raise UsageError(f"--fail-under: no metric {name!r} here",
-                             hint=f"metrics: {', '.join(scalars)}")
+            raise UsageError(
+                f"--fail-under: no metric {name!r} here", hint=f"metrics: {', '.join(scalars)}"
+            )
         if name in LOWER_IS_BETTER and value > bound:
             failures.append(f"{name} = {value:.4g} is above {bound:g}")
         elif name not in LOWER_IS_BETTER and value < bound:

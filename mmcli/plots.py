@@ -18,8 +18,9 @@ def _pyplot() -> Any:
     return plt
 
 
-def confusion_matrix_png(cm: list[list[int]], class_names: list[str], path: Path,
-                         title: str = "Confusion matrix") -> None:
+def confusion_matrix_png(
+    cm: list[list[int]], class_names: list[str], path: Path, title: str = "Confusion matrix"
+) -> None:
     """Annotated heatmap: rows are true classes, columns predicted."""
     plt = _pyplot()
     k = len(class_names)
@@ -29,8 +30,14 @@ def confusion_matrix_png(cm: list[list[int]], class_names: list[str], path: Path
     top = max((max(row) for row in cm), default=0)
     for i in range(k):
         for j in range(k):
-            ax.text(j, i, str(cm[i][j]), ha="center", va="center",
-                    color="white" if cm[i][j] > top / 2 else "black")
+            ax.text(
+                j,
+                i,
+                str(cm[i][j]),
+                ha="center",
+                va="center",
+                color="white" if cm[i][j] > top / 2 else "black",
+            )
     ax.set_xticks(range(k), class_names, rotation=45, ha="right")
     ax.set_yticks(range(k), class_names)
     ax.set_xlabel("predicted")
@@ -41,8 +48,9 @@ def confusion_matrix_png(cm: list[list[int]], class_names: list[str], path: Path
     plt.close(fig)
 
 
-def training_curve_png(history: list[dict[str, Any]], path: Path,
-                       best_epoch: int | None = None) -> None:
+def training_curve_png(
+    history: list[dict[str, Any]], path: Path, best_epoch: int | None = None
+) -> None:
     """Train/val loss per epoch, the val score on a second axis, the best epoch marked."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -54,8 +62,9 @@ def training_curve_png(history: list[dict[str, Any]], path: Path,
     ax.set_ylabel("loss")
     if any("val_score" in h for h in history):
         twin = ax.twinx()
-        twin.plot(epochs, [h.get("val_score") for h in history], color="tab:green",
-                  label="val score")
+        twin.plot(
+            epochs, [h.get("val_score") for h in history], color="tab:green", label="val score"
+        )
         twin.set_ylabel("val score")
         twin.legend(loc="upper right")
     if best_epoch:

@@ -26,8 +26,18 @@ OUT = Path(__file__).resolve().parents[1] / "sample_data"
 SEED = 7
 PER_CLASS = 40
 NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-VOICES = ["en", "en-us", "en-gb-x-rp", "en-gb-scotland", "en-029", "en+f3", "en+m3", "en+f2",
-          "en-us+f4", "en-gb-x-gbclan"]
+VOICES = [
+    "en",
+    "en-us",
+    "en-gb-x-rp",
+    "en-gb-scotland",
+    "en-029",
+    "en+f3",
+    "en+m3",
+    "en+f2",
+    "en-us+f4",
+    "en-gb-x-gbclan",
+]
 RATE = 8000
 SECONDS = 0.6
 # Notes give partial, sometimes wrong, hints: parity or size, never the digit itself.
@@ -36,8 +46,12 @@ HINTS = {
     "odd": ["an odd number", "not divisible by two", "the clerk wrote: odd"],
     "small": ["a small digit", "less than five", "low value on the form"],
     "large": ["a large digit", "five or more", "high value on the form"],
-    "none": ["scanned from a paper form", "copied from an old ledger", "no remark",
-             "entered by hand at the desk"],
+    "none": [
+        "scanned from a paper form",
+        "copied from an old ledger",
+        "no remark",
+        "entered by hand at the desk",
+    ],
 }
 
 
@@ -55,12 +69,13 @@ def hint_for(digit: int, rng: np.random.Generator) -> str:
 
 def degrade_image(pixels: np.ndarray, rng: np.random.Generator, heavy: bool) -> Image.Image:
     """8x8 digit (0..16) -> 32x32 greyscale with an occluding block and noise."""
-    img = Image.fromarray((pixels * 255 / 16).astype(np.uint8)).resize((32, 32),
-                                                                       Image.Resampling.BILINEAR)
+    img = Image.fromarray((pixels * 255 / 16).astype(np.uint8)).resize(
+        (32, 32), Image.Resampling.BILINEAR
+    )
     arr = np.asarray(img, np.float32)
     size = int(rng.integers(18, 24) if heavy else rng.integers(6, 10))
     y, x = rng.integers(0, 32 - size, size=2)
-    arr[y:y + size, x:x + size] = rng.uniform(0, 255)
+    arr[y : y + size, x : x + size] = rng.uniform(0, 255)
     arr += rng.normal(0, 110 if heavy else 30, arr.shape)
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), mode="L")
 
@@ -70,15 +85,18 @@ def speak(word: str, rng: np.random.Generator, heavy: bool) -> np.ndarray:
     voice = str(rng.choice(VOICES))
     speed = int(rng.integers(170, 250))
     pitch = int(rng.integers(20, 80))
-    wav = subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch),
-                          "--stdout", word], capture_output=True, check=True).stdout
+    wav = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", word],
+        capture_output=True,
+        check=True,
+    ).stdout
     y, rate = sf.read(io.BytesIO(wav), dtype="float32")
     y = soxr.resample(y, rate, RATE)
     y = y / (np.abs(y).max() + 1e-9) * 0.5
     length = int(RATE * SECONDS)
     clip = np.zeros(length, np.float32)  # the word at a random offset
     start = int(rng.integers(0, max(1, length - len(y))))
-    clip[start:start + len(y)] = y[: length - start]
+    clip[start : start + len(y)] = y[: length - start]
     noise = rng.normal(0, 1, length).astype(np.float32)
     snr_db = rng.uniform(-20, -16) if heavy else rng.uniform(-3, 3)
     noise *= np.sqrt(np.mean(y**2) / (10 ** (snr_db / 10)) / np.mean(noise**2))
@@ -104,19 +122,33 @@ def main() -> int:
             # Like a real sensor failure, one of image and speech is often near-unreadable:
             # each alone is right only part of the time, together they cover each other.
             bad = rng.choice(["image", "audio", "neither"], p=[0.4, 0.4, 0.2])
-            degrade_image(digits.images[index], rng, bad == "image").save(OUT / "images" / f"{sid}.png",
-                                                          optimize=True)
+            degrade_image(digits.images[index], rng, bad == "image").save(
+                OUT / "images" / f"{sid}.png", optimize=True
+            )
             audio = f"audio/{sid}.flac"
             if rng.random() < 0.02:
                 audio = ""  # a missing recording: a missing modality, not an error
             else:
-                sf.write(OUT / audio, speak(NAMES[digit], rng, bad == "audio"), RATE, format="FLAC", subtype="PCM_16")
+                sf.write(
+                    OUT / audio,
+                    speak(NAMES[digit], rng, bad == "audio"),
+                    RATE,
+                    format="FLAC",
+                    subtype="PCM_16",
+                )
             text = "" if rng.random() < 0.03 else hint_for(digit, rng)
             ink = float((digits.images[index] > 8).mean())
-            rows.append({"id": sid, "image": f"images/{sid}.png", "audio": audio, "text": text,
-                         "pen_pressure": round(ink * 3 + rng.normal(0, 0.3), 3),
-                         "scanner": str(rng.choice(["north", "south", "east"])),
-                         "label": NAMES[digit]})
+            rows.append(
+                {
+                    "id": sid,
+                    "image": f"images/{sid}.png",
+                    "audio": audio,
+                    "text": text,
+                    "pen_pressure": round(ink * 3 + rng.normal(0, 0.3), 3),
+                    "scanner": str(rng.choice(["north", "south", "east"])),
+                    "label": NAMES[digit],
+                }
+            )
     order = rng.permutation(len(rows))
     pd.DataFrame([rows[i] for i in order]).to_csv(OUT / "manifest.csv", index=False)
     print(f"wrote {len(rows)} rows to {OUT}")

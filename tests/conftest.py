@@ -25,7 +25,9 @@ def invoke(*args: str | Path):
 
 def run_ok(*args: str | Path):
     result = invoke(*args)
-    assert result.exit_code == 0, f"exit {result.exit_code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    assert result.exit_code == 0, (
+        f"exit {result.exit_code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    )
     return result
 
 

@@ -33,10 +33,17 @@ def make_dataset(root: Path, n: int = 60, seed: int = 0, fmt: str = "csv") -> Pa
         tone = 0.4 * np.sin(2 * np.pi * (300 + 250 * k) * t) + 0.05 * rng.standard_normal(8000)
         sf.write(root / "audio" / f"{i:03d}.wav", tone.astype(np.float32), 8000, subtype="PCM_16")
         words = list(rng.choice(FILLER, size=4)) + ([WORDS[label]] if rng.random() < 0.8 else [])
-        rows.append({"id": f"r{i:03d}", "image": f"images/{i:03d}.png",
-                     "audio": f"audio/{i:03d}.wav", "caption": " ".join(words),
-                     "weight": float(np.round(k + rng.normal(0, 0.7), 3)),
-                     "colour": str(rng.choice(["red", "green"])), "label": label})
+        rows.append(
+            {
+                "id": f"r{i:03d}",
+                "image": f"images/{i:03d}.png",
+                "audio": f"audio/{i:03d}.wav",
+                "caption": " ".join(words),
+                "weight": float(np.round(k + rng.normal(0, 0.7), 3)),
+                "colour": str(rng.choice(["red", "green"])),
+                "label": label,
+            }
+        )
     df = pd.DataFrame(rows)
     path = root / f"manifest.{fmt}"
     if fmt == "csv":

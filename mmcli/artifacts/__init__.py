@@ -1,4 +1,4 @@
-"""Artifacts: directories published atomically, recorded in mmcli.json, identified by content hashes."""
+"""Artifacts: folders published atomically, recorded in mmcli.json, identified by content."""
 
 from mmcli.artifacts.publish import Builder, up_to_date
 from mmcli.artifacts.record import RECORD_NAME, Artifact, cache_key, load

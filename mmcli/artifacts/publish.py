@@ -50,8 +50,16 @@ class Builder:
         b.record  # the published record
     """
 
-    def __init__(self, out: Path, *, stage: str, params: dict[str, Any],
-                 inputs: dict[str, Any], key: str, seed: int | None = None):
+    def __init__(
+        self,
+        out: Path,
+        *,
+        stage: str,
+        params: dict[str, Any],
+        inputs: dict[str, Any],
+        key: str,
+        seed: int | None = None,
+    ):
         self.out = Path(out)
         self.stage, self.params, self.inputs, self.key, self.seed = stage, params, inputs, key, seed
         self.info: dict[str, Any] = {}
@@ -70,8 +78,9 @@ class Builder:
             holder = os.read(fd, 4096).decode(errors="replace").strip() or "another process"
             os.close(fd)
             if exc.errno in (errno.EAGAIN, errno.EACCES):
-                raise LockedError(f"{self.out}: locked by {holder}",
-                                  hint="wait for that run to finish") from None
+                raise LockedError(
+                    f"{self.out}: locked by {holder}", hint="wait for that run to finish"
+                ) from None
             raise
         # The kernel drops a flock when its holder dies, so a killed run never blocks the next.
         os.ftruncate(fd, 0)
@@ -85,11 +94,15 @@ class Builder:
 
     # -- build and publish -----------------------------------------------------
     def __enter__(self) -> Builder:
-        if self.out.exists() and not (self.out / RECORD_NAME).is_file() and (
-            not self.out.is_dir() or any(self.out.iterdir())
+        if (
+            self.out.exists()
+            and not (self.out / RECORD_NAME).is_file()
+            and (not self.out.is_dir() or any(self.out.iterdir()))
         ):
-            raise UsageError(f"{self.out}: exists and is not an mmcli artifact; refusing to replace it",
-                             hint="choose another --out or remove it yourself")
+            raise UsageError(
+                f"{self.out}: exists and is not an mmcli artifact; refusing to replace it",
+                hint="choose another --out or remove it yourself",
+            )
         self._lock()
         try:
             # Holding the lock, any leftover temporary folder belongs to a dead run.
@@ -108,8 +121,10 @@ class Builder:
             if exc_type is None:
                 self._publish()
         except OSError as err:
-            raise IOFailure(f"{self.out}: could not write the artifact ({err.strerror or err})",
-                            hint="the previous output, if any, is untouched") from err
+            raise IOFailure(
+                f"{self.out}: could not write the artifact ({err.strerror or err})",
+                hint="the previous output, if any, is untouched",
+            ) from err
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
             self._unlock()

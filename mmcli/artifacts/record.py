@@ -15,8 +15,17 @@ from mmcli.errors import MissingInputError
 
 RECORD_NAME = "mmcli.json"
 FORMAT = 1
-_LIBRARIES = ("torch", "numpy", "pandas", "pyarrow", "librosa", "pillow", "scikit-learn",
-              "soundfile", "safetensors")
+_LIBRARIES = (
+    "torch",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "librosa",
+    "pillow",
+    "scikit-learn",
+    "soundfile",
+    "safetensors",
+)
 
 
 @dataclass(frozen=True)
@@ -41,15 +50,18 @@ class Artifact:
     def file(self, name: str) -> Path:
         """Path of one of the artifact's recorded output files."""
         if name not in self.record.get("outputs", {}):
-            raise MissingInputError(f"{self.path}: artifact has no file {name!r}",
-                                    hint="rebuild it with --force")
+            raise MissingInputError(
+                f"{self.path}: artifact has no file {name!r}", hint="rebuild it with --force"
+            )
         return self.path / name
 
     def upstream(self) -> Artifact:
         """The artifact this one was built from (resolved relative to this folder)."""
         up = self.record.get("inputs", {}).get("upstream")
         if not up:
-            raise MissingInputError(f"{self.path}: a {self.stage} artifact has no upstream artifact")
+            raise MissingInputError(
+                f"{self.path}: a {self.stage} artifact has no upstream artifact"
+            )
         path = (self.path / up["path"]).resolve()
         art = load(path)
         if art.fingerprint != up["fingerprint"]:
@@ -82,7 +94,7 @@ def load(path: str | Path, stages: tuple[str, ...] | None = None) -> Artifact:
         raise MissingInputError(f"{path}: no such artifact")
     if not record_path.is_file():
         raise MissingInputError(
-            f"{path}: not a valid mmcli artifact (no {RECORD_NAME}; incomplete or not made by mmcli)"
+            f"{path}: not a valid mmcli artifact (no {RECORD_NAME}: incomplete, or not mmcli's)"
         )
     try:
         record = json.loads(record_path.read_text(encoding="utf-8"))

@@ -14,14 +14,26 @@ import typer
 
 from mmcli.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, MmcliError, UsageError
 
-JsonOpt = Annotated[bool, typer.Option(
-    "--json", help="Print a machine-readable summary on stdout, and nothing else there.")]
+JsonOpt = Annotated[
+    bool,
+    typer.Option(
+        "--json", help="Print a machine-readable summary on stdout, and nothing else there."
+    ),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Rebuild even if the output is up to date.")]
-ConfigOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045 - typer needs Optional here
-    "--config", help="YAML or TOML file of this stage's parameters (keys spelled as the flags; "
-    "flags given on the command line win).", dir_okay=False)]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Rebuild even if the output is up to date.")
+]
+ConfigOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--config",
+        help="YAML or TOML file of this stage's parameters (keys spelled as the flags; "
+        "flags given on the command line win).",
+        dir_okay=False,
+    ),
+]
 
 
 class Interrupted(BaseException):
@@ -73,8 +85,14 @@ class Reporter:
         print(f"{self.command}: {task}{count}", file=sys.stderr, flush=True)
 
 
-def execute(command: str, action: Callable[[Reporter], dict[str, Any]], *, json_out: bool,
-            quiet: bool, debug: bool) -> dict[str, Any]:
+def execute(
+    command: str,
+    action: Callable[[Reporter], dict[str, Any]],
+    *,
+    json_out: bool,
+    quiet: bool,
+    debug: bool,
+) -> dict[str, Any]:
     """Run one command: progress, errors mapped to exit codes, summary rendered."""
     try:
         with Reporter(command, enabled=not quiet) as reporter:
@@ -93,8 +111,10 @@ def execute(command: str, action: Callable[[Reporter], dict[str, Any]], *, json_
     except Exception as exc:  # an mmcli bug, not a user error
         if debug:
             traceback.print_exc()
-        error(f"internal error: {type(exc).__name__}: {exc}",
-              hint="this is a bug in mmcli; rerun with --debug for the traceback")
+        error(
+            f"internal error: {type(exc).__name__}: {exc}",
+            hint="this is a bug in mmcli; rerun with --debug for the traceback",
+        )
         raise typer.Exit(EXIT_INTERNAL) from None
     render(summary, json_out=json_out, quiet=quiet)
     return summary

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -12,11 +12,22 @@ from mmcli.errors import EXIT_GATE
 
 
 def command(
-    model: Annotated[Optional[Path], typer.Argument(help="A train artifact.")] = None,
-    data: Annotated[Optional[Path], typer.Argument(help="The fuse artifact it was trained on.")] = None,  # noqa: E501
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output artifact folder. (default: eval)")] = None,  # noqa: E501
-    split: Annotated[Optional[str], typer.Option(help="train, val, test or all. (default: test)")] = None,  # noqa: E501
-    fail_under: Annotated[Optional[list[str]], typer.Option(help="METRIC=VALUE: exit with code 5 when the metric is below VALUE (above, for mae/rmse/log_loss). Repeatable or comma-separated.")] = None,  # noqa: E501
+    model: Annotated[Path | None, typer.Argument(help="A train artifact.")] = None,
+    data: Annotated[
+        Path | None, typer.Argument(help="The fuse artifact it was trained on.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output artifact folder. (default: eval)")
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option(help="train, val, test or all. (default: test)")
+    ] = None,
+    fail_under: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="METRIC=VALUE: exit with code 5 when the metric is below VALUE (above, for mae/rmse/log_loss). Repeatable or comma-separated."
+        ),
+    ] = None,
     config: ConfigOpt = None,
     force: ForceOpt = False,
     json_out: JsonOpt = False,
@@ -29,8 +40,11 @@ def command(
         from mmcli import config as cfgs
         from mmcli.stages import evaluate
 
-        cfg = cfgs.build(cfgs.EvaluateConfig, {"model": model, "data": data, "out": out,
-                                               "split": split, "fail_under": fail_under}, config)
+        cfg = cfgs.build(
+            cfgs.EvaluateConfig,
+            {"model": model, "data": data, "out": out, "split": split, "fail_under": fail_under},
+            config,
+        )
         return evaluate.run(cfg, progress=progress, force=force)
 
     summary = execute("evaluate", action, json_out=json_out, quiet=quiet, debug=debug)

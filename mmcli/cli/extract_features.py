@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -11,11 +11,19 @@ from mmcli.cli._common import ConfigOpt, DebugOpt, ForceOpt, JsonOpt, QuietOpt, 
 
 
 def command(
-    prep: Annotated[Optional[Path], typer.Argument(help="A preprocess artifact.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output artifact folder. (default: feats)")] = None,  # noqa: E501
-    image: Annotated[Optional[str], typer.Option(help="Image encoder: stats or pixels. (default: stats)")] = None,  # noqa: E501
-    audio: Annotated[Optional[str], typer.Option(help="Audio encoder: mfcc or logmel. (default: mfcc)")] = None,  # noqa: E501
-    text: Annotated[Optional[str], typer.Option(help="Text encoder: tfidf or hashing. (default: tfidf)")] = None,  # noqa: E501
+    prep: Annotated[Path | None, typer.Argument(help="A preprocess artifact.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output artifact folder. (default: feats)")
+    ] = None,
+    image: Annotated[
+        str | None, typer.Option(help="Image encoder: stats or pixels. (default: stats)")
+    ] = None,
+    audio: Annotated[
+        str | None, typer.Option(help="Audio encoder: mfcc or logmel. (default: mfcc)")
+    ] = None,
+    text: Annotated[
+        str | None, typer.Option(help="Text encoder: tfidf or hashing. (default: tfidf)")
+    ] = None,
     config: ConfigOpt = None,
     force: ForceOpt = False,
     json_out: JsonOpt = False,
@@ -28,8 +36,11 @@ def command(
         from mmcli import config as cfgs
         from mmcli.stages import extract_features
 
-        cfg = cfgs.build(cfgs.ExtractConfig, {"prep": prep, "out": out, "image": image,
-                                              "audio": audio, "text": text}, config)
+        cfg = cfgs.build(
+            cfgs.ExtractConfig,
+            {"prep": prep, "out": out, "image": image, "audio": audio, "text": text},
+            config,
+        )
         return extract_features.run(cfg, progress=progress, force=force)
 
     execute("extract-features", action, json_out=json_out, quiet=quiet, debug=debug)

@@ -3,22 +3,33 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from mmcli.cli._common import (ConfigOpt, DebugOpt, ForceOpt, JsonOpt, QuietOpt, execute,
-                               parse_pairs)
+from mmcli.cli._common import ConfigOpt, DebugOpt, ForceOpt, JsonOpt, QuietOpt, execute, parse_pairs
 from mmcli.errors import UsageError
 
 
 def command(
-    feats: Annotated[Optional[Path], typer.Argument(help="An extract-features artifact.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output artifact folder. (default: fused)")] = None,  # noqa: E501
-    method: Annotated[Optional[str], typer.Option(help="concat or weighted-sum. (default: concat)")] = None,  # noqa: E501
-    weights: Annotated[Optional[list[str]], typer.Option(help="Per-column weights, e.g. image=1,text=0.5 (default: 1 each).")] = None,  # noqa: E501
-    width: Annotated[Optional[int], typer.Option(help="Common width columns are projected to for weighted-sum. (default: 64)")] = None,  # noqa: E501
-    seed: Annotated[Optional[int], typer.Option(help="Seed of the weighted-sum projections. (default: 0)")] = None,  # noqa: E501
+    feats: Annotated[Path | None, typer.Argument(help="An extract-features artifact.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output artifact folder. (default: fused)")
+    ] = None,
+    method: Annotated[
+        str | None, typer.Option(help="concat or weighted-sum. (default: concat)")
+    ] = None,
+    weights: Annotated[
+        list[str] | None,
+        typer.Option(help="Per-column weights, e.g. image=1,text=0.5 (default: 1 each)."),
+    ] = None,
+    width: Annotated[
+        int | None,
+        typer.Option(help="Common width columns are projected to for weighted-sum. (default: 64)"),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the weighted-sum projections. (default: 0)")
+    ] = None,
     config: ConfigOpt = None,
     force: ForceOpt = False,
     json_out: JsonOpt = False,
@@ -36,8 +47,18 @@ def command(
             parsed = None if pairs is None else {k: float(v) for k, v in pairs.items()}
         except ValueError:
             raise UsageError(f"--weights: every weight must be a number, got {pairs}") from None
-        cfg = cfgs.build(cfgs.FuseConfig, {"feats": feats, "out": out, "method": method,
-                                           "weights": parsed, "width": width, "seed": seed}, config)
+        cfg = cfgs.build(
+            cfgs.FuseConfig,
+            {
+                "feats": feats,
+                "out": out,
+                "method": method,
+                "weights": parsed,
+                "width": width,
+                "seed": seed,
+            },
+            config,
+        )
         return fuse.run(cfg, progress=progress, force=force)
 
     execute("fuse", action, json_out=json_out, quiet=quiet, debug=debug)

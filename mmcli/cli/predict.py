@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -11,11 +11,33 @@ from mmcli.cli._common import ConfigOpt, DebugOpt, JsonOpt, QuietOpt, execute
 
 
 def command(
-    model: Annotated[Optional[Path], typer.Argument(help="A train artifact.")] = None,
-    table: Annotated[Optional[Path], typer.Argument(help="New rows: CSV, Parquet or JSONL with the training columns (the target may be absent).")] = None,  # noqa: E501
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Predictions file; its extension picks CSV, Parquet or JSONL. (default: predictions.csv)")] = None,  # noqa: E501
-    data_root: Annotated[Optional[Path], typer.Option(help="Folder that relative paths resolve against. (default: the table's folder)")] = None,  # noqa: E501
-    on_error: Annotated[Optional[str], typer.Option(help="A bad cell: skip the row (its error is in the output), fail, or keep it with that value missing. (default: skip)")] = None,  # noqa: E501
+    model: Annotated[Path | None, typer.Argument(help="A train artifact.")] = None,
+    table: Annotated[
+        Path | None,
+        typer.Argument(
+            help="New rows: CSV, Parquet or JSONL with the training columns (the target may be absent)."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Predictions file; its extension picks CSV, Parquet or JSONL. (default: predictions.csv)",
+        ),
+    ] = None,
+    data_root: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder that relative paths resolve against. (default: the table's folder)"
+        ),
+    ] = None,
+    on_error: Annotated[
+        str | None,
+        typer.Option(
+            help="A bad cell: skip the row (its error is in the output), fail, or keep it with that value missing. (default: skip)"
+        ),
+    ] = None,
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -27,9 +49,17 @@ def command(
         from mmcli import config as cfgs
         from mmcli.stages import predict
 
-        cfg = cfgs.build(cfgs.PredictConfig, {"model": model, "table": table, "out": out,
-                                              "data_root": data_root, "on_error": on_error},
-                         config)
+        cfg = cfgs.build(
+            cfgs.PredictConfig,
+            {
+                "model": model,
+                "table": table,
+                "out": out,
+                "data_root": data_root,
+                "on_error": on_error,
+            },
+            config,
+        )
         return predict.run(cfg, progress=progress)
 
     execute("predict", action, json_out=json_out, quiet=quiet, debug=debug)

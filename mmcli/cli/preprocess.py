@@ -3,29 +3,64 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from mmcli.cli._common import (ConfigOpt, DebugOpt, ForceOpt, JsonOpt, QuietOpt, execute,
-                               parse_pairs)
+from mmcli.cli._common import ConfigOpt, DebugOpt, ForceOpt, JsonOpt, QuietOpt, execute, parse_pairs
 
 
 def command(
-    manifest: Annotated[Optional[Path], typer.Argument(help="CSV, Parquet or JSONL table, one row per sample.")] = None,  # noqa: E501
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output artifact folder. (default: prep)")] = None,  # noqa: E501
-    target: Annotated[Optional[str], typer.Option(help="Target column. (default: label)")] = None,
-    task: Annotated[Optional[str], typer.Option(help="auto, classification or regression. (default: auto)")] = None,  # noqa: E501
-    input_: Annotated[Optional[list[str]], typer.Option("--input", help="COLUMN:TYPE (image, audio, text, number, category, ignore); repeatable; overrides inference.")] = None,  # noqa: E501
-    id_column: Annotated[Optional[str], typer.Option(help="Column of sample ids (not a feature). (default: id, if present)")] = None,  # noqa: E501
-    data_root: Annotated[Optional[Path], typer.Option(help="Folder that relative paths resolve against and no path may leave. (default: the manifest's folder)")] = None,  # noqa: E501
-    image_size: Annotated[Optional[int], typer.Option(help="Images are resized to SIZE x SIZE. (default: 64)")] = None,  # noqa: E501
-    sample_rate: Annotated[Optional[int], typer.Option(help="Audio is resampled to this rate in Hz. (default: 16000)")] = None,  # noqa: E501
-    audio_seconds: Annotated[Optional[float], typer.Option(help="Audio is trimmed or zero-padded to this length. (default: 2.0)")] = None,  # noqa: E501
-    val_fraction: Annotated[Optional[float], typer.Option(help="Share of rows for validation. (default: 0.15)")] = None,  # noqa: E501
-    test_fraction: Annotated[Optional[float], typer.Option(help="Share of rows for test. (default: 0.15)")] = None,  # noqa: E501
-    seed: Annotated[Optional[int], typer.Option(help="Seed of the split. (default: 0)")] = None,
-    on_error: Annotated[Optional[str], typer.Option(help="A bad cell: skip the row (listed in rejected.parquet), fail at once, or keep the row with that value missing. (default: skip)")] = None,  # noqa: E501
+    manifest: Annotated[
+        Path | None, typer.Argument(help="CSV, Parquet or JSONL table, one row per sample.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output artifact folder. (default: prep)")
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="Target column. (default: label)")] = None,
+    task: Annotated[
+        str | None, typer.Option(help="auto, classification or regression. (default: auto)")
+    ] = None,
+    input_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--input",
+            help="COLUMN:TYPE (image, audio, text, number, category, ignore); repeatable; overrides inference.",
+        ),
+    ] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option(help="Column of sample ids (not a feature). (default: id, if present)"),
+    ] = None,
+    data_root: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder that relative paths resolve against and no path may leave. (default: the manifest's folder)"
+        ),
+    ] = None,
+    image_size: Annotated[
+        int | None, typer.Option(help="Images are resized to SIZE x SIZE. (default: 64)")
+    ] = None,
+    sample_rate: Annotated[
+        int | None, typer.Option(help="Audio is resampled to this rate in Hz. (default: 16000)")
+    ] = None,
+    audio_seconds: Annotated[
+        float | None,
+        typer.Option(help="Audio is trimmed or zero-padded to this length. (default: 2.0)"),
+    ] = None,
+    val_fraction: Annotated[
+        float | None, typer.Option(help="Share of rows for validation. (default: 0.15)")
+    ] = None,
+    test_fraction: Annotated[
+        float | None, typer.Option(help="Share of rows for test. (default: 0.15)")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the split. (default: 0)")] = None,
+    on_error: Annotated[
+        str | None,
+        typer.Option(
+            help="A bad cell: skip the row (listed in rejected.parquet), fail at once, or keep the row with that value missing. (default: skip)"
+        ),
+    ] = None,
     config: ConfigOpt = None,
     force: ForceOpt = False,
     json_out: JsonOpt = False,
@@ -38,12 +73,26 @@ def command(
         from mmcli import config as cfgs
         from mmcli.stages import preprocess
 
-        cfg = cfgs.build(cfgs.PreprocessConfig, {
-            "manifest": manifest, "out": out, "target": target, "task": task,
-            "inputs": parse_pairs(input_, ":", "--input"), "id_column": id_column,
-            "data_root": data_root, "image_size": image_size, "sample_rate": sample_rate,
-            "audio_seconds": audio_seconds, "val_fraction": val_fraction,
-            "test_fraction": test_fraction, "seed": seed, "on_error": on_error}, config)
+        cfg = cfgs.build(
+            cfgs.PreprocessConfig,
+            {
+                "manifest": manifest,
+                "out": out,
+                "target": target,
+                "task": task,
+                "inputs": parse_pairs(input_, ":", "--input"),
+                "id_column": id_column,
+                "data_root": data_root,
+                "image_size": image_size,
+                "sample_rate": sample_rate,
+                "audio_seconds": audio_seconds,
+                "val_fraction": val_fraction,
+                "test_fraction": test_fraction,
+                "seed": seed,
+                "on_error": on_error,
+            },
+            config,
+        )
         return preprocess.run(cfg, progress=progress, force=force)
 
     execute("preprocess", action, json_out=json_out, quiet=quiet, debug=debug)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -11,19 +11,37 @@ from mmcli.cli._common import ConfigOpt, DebugOpt, ForceOpt, JsonOpt, QuietOpt, 
 
 
 def command(
-    data: Annotated[Optional[Path], typer.Argument(help="A fuse artifact.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output artifact folder. (default: model)")] = None,  # noqa: E501
-    model: Annotated[Optional[str], typer.Option(help="logistic or mlp. (default: mlp)")] = None,
-    hidden: Annotated[Optional[int], typer.Option(help="MLP hidden width. (default: 128)")] = None,
-    dropout: Annotated[Optional[float], typer.Option(help="MLP dropout. (default: 0.2)")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="At most this many epochs. (default: 200)")] = None,  # noqa: E501
-    batch_size: Annotated[Optional[int], typer.Option(help="Rows per step. (default: 64)")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="AdamW learning rate. (default: 0.001)")] = None,  # noqa: E501
-    weight_decay: Annotated[Optional[float], typer.Option(help="AdamW weight decay. (default: 0.0001)")] = None,  # noqa: E501
-    patience: Annotated[Optional[int], typer.Option(help="Stop after this many epochs without a better val loss. (default: 20)")] = None,  # noqa: E501
-    class_weight: Annotated[Optional[str], typer.Option(help="none or balanced (weights inversely proportional to class counts). (default: none)")] = None,  # noqa: E501
-    loss: Annotated[Optional[str], typer.Option(help="auto, cross-entropy, mse or huber. (default: auto)")] = None,  # noqa: E501
-    seed: Annotated[Optional[int], typer.Option(help="Seed of initialisation and shuffling. (default: 0)")] = None,  # noqa: E501
+    data: Annotated[Path | None, typer.Argument(help="A fuse artifact.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output artifact folder. (default: model)")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="logistic or mlp. (default: mlp)")] = None,
+    hidden: Annotated[int | None, typer.Option(help="MLP hidden width. (default: 128)")] = None,
+    dropout: Annotated[float | None, typer.Option(help="MLP dropout. (default: 0.2)")] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="At most this many epochs. (default: 200)")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Rows per step. (default: 64)")] = None,
+    lr: Annotated[float | None, typer.Option(help="AdamW learning rate. (default: 0.001)")] = None,
+    weight_decay: Annotated[
+        float | None, typer.Option(help="AdamW weight decay. (default: 0.0001)")
+    ] = None,
+    patience: Annotated[
+        int | None,
+        typer.Option(help="Stop after this many epochs without a better val loss. (default: 20)"),
+    ] = None,
+    class_weight: Annotated[
+        str | None,
+        typer.Option(
+            help="none or balanced (weights inversely proportional to class counts). (default: none)"
+        ),
+    ] = None,
+    loss: Annotated[
+        str | None, typer.Option(help="auto, cross-entropy, mse or huber. (default: auto)")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of initialisation and shuffling. (default: 0)")
+    ] = None,
     config: ConfigOpt = None,
     force: ForceOpt = False,
     json_out: JsonOpt = False,
@@ -36,10 +54,25 @@ def command(
         from mmcli import config as cfgs
         from mmcli.stages import train
 
-        cfg = cfgs.build(cfgs.TrainConfig, {
-            "data": data, "out": out, "model": model, "hidden": hidden, "dropout": dropout,
-            "epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
-            "patience": patience, "class_weight": class_weight, "loss": loss, "seed": seed}, config)
+        cfg = cfgs.build(
+            cfgs.TrainConfig,
+            {
+                "data": data,
+                "out": out,
+                "model": model,
+                "hidden": hidden,
+                "dropout": dropout,
+                "epochs": epochs,
+                "batch_size": batch_size,
+                "lr": lr,
+                "weight_decay": weight_decay,
+                "patience": patience,
+                "class_weight": class_weight,
+                "loss": loss,
+                "seed": seed,
+            },
+            config,
+        )
         return train.run(cfg, progress=progress, force=force)
 
     execute("train", action, json_out=json_out, quiet=quiet, debug=debug)

@@ -20,26 +20,60 @@ class EncoderSpec:
 
 
 REGISTRY: tuple[EncoderSpec, ...] = (
-    EncoderSpec("image", "stats", "mmcli.encoders.image:ImageStats",
-                "per-channel colour histograms, mean/std, gradient-orientation histograms (HOG-like)"),
-    EncoderSpec("image", "pixels", "mmcli.encoders.image:ImagePixels",
-                "greyscale image downsampled to 16x16, scaled to [0, 1]"),
-    EncoderSpec("audio", "mfcc", "mmcli.encoders.audio:AudioMFCC",
-                "MFCC + delta mean/std and spectral statistics (librosa)"),
-    EncoderSpec("audio", "logmel", "mmcli.encoders.audio:AudioLogMel",
-                "log-mel band mean/std (librosa)"),
-    EncoderSpec("text", "tfidf", "mmcli.encoders.text:TextTfidf",
-                "TF-IDF over word 1-2 grams, vocabulary fitted on the train split"),
-    EncoderSpec("text", "hashing", "mmcli.encoders.text:TextHashing",
-                "hashed word 1-2 gram counts, nothing fitted"),
-    EncoderSpec("number", "standard", "mmcli.encoders.tabular:NumberStandard",
-                "standardised with train-split mean and std"),
-    EncoderSpec("category", "onehot", "mmcli.encoders.tabular:CategoryOneHot",
-                "one-hot over train-split categories plus an unknown bucket"),
+    EncoderSpec(
+        "image",
+        "stats",
+        "mmcli.encoders.image:ImageStats",
+        "per-channel colour histograms, mean/std, gradient-orientation histograms (HOG-like)",
+    ),
+    EncoderSpec(
+        "image",
+        "pixels",
+        "mmcli.encoders.image:ImagePixels",
+        "greyscale image downsampled to 16x16, scaled to [0, 1]",
+    ),
+    EncoderSpec(
+        "audio",
+        "mfcc",
+        "mmcli.encoders.audio:AudioMFCC",
+        "MFCC + delta mean/std and spectral statistics (librosa)",
+    ),
+    EncoderSpec(
+        "audio", "logmel", "mmcli.encoders.audio:AudioLogMel", "log-mel band mean/std (librosa)"
+    ),
+    EncoderSpec(
+        "text",
+        "tfidf",
+        "mmcli.encoders.text:TextTfidf",
+        "TF-IDF over word 1-2 grams, vocabulary fitted on the train split",
+    ),
+    EncoderSpec(
+        "text",
+        "hashing",
+        "mmcli.encoders.text:TextHashing",
+        "hashed word 1-2 gram counts, nothing fitted",
+    ),
+    EncoderSpec(
+        "number",
+        "standard",
+        "mmcli.encoders.tabular:NumberStandard",
+        "standardised with train-split mean and std",
+    ),
+    EncoderSpec(
+        "category",
+        "onehot",
+        "mmcli.encoders.tabular:CategoryOneHot",
+        "one-hot over train-split categories plus an unknown bucket",
+    ),
 )
 
-DEFAULTS = {"image": "stats", "audio": "mfcc", "text": "tfidf", "number": "standard",
-            "category": "onehot"}
+DEFAULTS = {
+    "image": "stats",
+    "audio": "mfcc",
+    "text": "tfidf",
+    "number": "standard",
+    "category": "onehot",
+}
 
 
 def names(modality: str) -> list[str]:

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from mmcli.encoders.base import Encoder
+
+# Clips per librosa call: the batch's spectrogram is built at once, so this bounds memory
+# (64 two-second clips at 16 kHz: about 30 MB of complex STFT).
+_CHUNK = 64
 
 
 def _frames(sample_rate: int) -> tuple[int, int]:
     # 32 ms windows, 10 ms hops, whatever the rate (512 / 160 samples at 16 kHz).
     n_fft = 1 << int(np.ceil(np.log2(0.032 * sample_rate)))
     return n_fft, max(1, int(round(0.010 * sample_rate)))
+
+
+def _in_chunks(encode: Callable[[np.ndarray], np.ndarray], values: np.ndarray,
+               dim: int) -> np.ndarray:
+    # Silence and zero-energy frames can still yield NaN in ratios; 0 is their honest value.
+    y = np.asarray(values, dtype=np.float32)
+    out = np.zeros((len(y), dim), np.float32)
+    for i in range(0, len(y), _CHUNK):
+        block = encode(np.ascontiguousarray(y[i:i + _CHUNK]))
+        out[i:i + _CHUNK] = np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0)
+    return out
 
 
 def _mean_std(x: np.ndarray) -> np.ndarray:
@@ -44,8 +61,9 @@ class AudioMFCC(Encoder):
         # librosa works on a whole batch at once along the leading axis.
         power = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop)) ** 2
         mel = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=40)
-        mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel, ref=1.0, top_db=None),
-                                    n_mfcc=self.n_mfcc)
+        mfcc = librosa.feature.mfcc(
+            S=librosa.power_to_db(mel, ref=1.0, top_db=None), n_mfcc=self.n_mfcc
+        )
         delta = librosa.feature.delta(mfcc, mode="nearest")
         magnitude = np.sqrt(power)
         shape = [
@@ -84,8 +102,9 @@ class AudioLogMel(Encoder):
         if len(y) == 0:
             return np.zeros((0, self.dim), np.float32)
         n_fft, hop = _frames(self.sample_rate)
-        mel = librosa.feature.melspectrogram(y=y, sr=self.sample_rate, n_fft=n_fft,
-                                             hop_length=hop, n_mels=self.n_mels)
+        mel = librosa.feature.melspectrogram(
+            y=y, sr=self.sample_rate, n_fft=n_fft, hop_length=hop, n_mels=self.n_mels
+        )
         # amin keeps silence finite: -100 dB rather than -inf.
         db = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None) / 100.0
         return np.nan_to_num(_mean_std(db), nan=0.0).astype(np.float32)

@@ -6,12 +6,22 @@ import numpy as np
 
 from mmcli.encoders.base import Encoder
 
+# Images per chunk: at most 256, fewer for large images, so the int64 index arrays of
+# one chunk stay near 100 MB whatever the image size.
 _CHUNK = 256
+_CHUNK_PIXELS = 1 << 22
 
 
 def _grey(images: np.ndarray) -> np.ndarray:
     # ITU-R 601 luma, in [0, 1]
-    return (images[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)) / 255.0
+    return (
+        images[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    ) / 255.0
+
+
+def _l2(x: np.ndarray) -> np.ndarray:
+    # Unit length along the last axis; the epsilon keeps a flat (edge-free) region at zero.
+    return x / (np.linalg.norm(x, axis=-1, keepdims=True) + 1e-6)
 
 
 class ImageStats(Encoder):
@@ -33,42 +43,54 @@ class ImageStats(Encoder):
         return 3 * self.BINS + 6 + (self.CELLS * self.CELLS + 1) * self.ORIENTATIONS
 
     def transform(self, values: np.ndarray) -> np.ndarray:
-        out = [self._chunk(np.asarray(values[i:i + _CHUNK])) for i in range(0, len(values), _CHUNK)]
-        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+        if len(values) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        h, w = values.shape[1:3]
+        step = max(1, min(_CHUNK, _CHUNK_PIXELS // (h * w)))
+        out = [self._chunk(np.asarray(values[i : i + step])) for i in range(0, len(values), step)]
+        return np.concatenate(out)
 
     def _chunk(self, images: np.ndarray) -> np.ndarray:
         n, h, w, _ = images.shape
-        flat = images.reshape(n, -1, 3)
-        # Colour: a 16-bin histogram per channel, as shares of the pixels.
-        bins = (flat // (256 // self.BINS)).astype(np.int64)
-        hist = np.zeros((n, 3, self.BINS), np.float32)
-        for c in range(3):
-            np.add.at(hist[:, c], (np.arange(n)[:, None], bins[:, :, c]), 1.0)
-        hist /= flat.shape[1]
+        rows = np.arange(n)[:, None]
+        # Colour: a 16-bin histogram per channel, as shares of the pixels. One bincount
+        # over (image, channel, bin) indices does the whole chunk without a Python loop.
+        flat = images.reshape(n, h * w, 3)
+        bins = flat // (256 // self.BINS)
+        index = ((rows[:, :, None] * 3 + np.arange(3)) * self.BINS + bins).reshape(-1)
+        hist = np.bincount(index, minlength=n * 3 * self.BINS).reshape(n, -1) / (h * w)
         mean = flat.mean(axis=1) / 255.0
         std = flat.std(axis=1) / 255.0
-        # Texture: unsigned gradient orientations weighted by magnitude.
+        # Texture: central-difference gradients of the grey image; unsigned orientation
+        # (0..pi), because a dark-to-light edge and a light-to-dark one run the same way.
         grey = _grey(images)
         gx = np.zeros_like(grey)
         gy = np.zeros_like(grey)
         gx[:, :, 1:-1] = grey[:, :, 2:] - grey[:, :, :-2]
         gy[:, 1:-1, :] = grey[:, 2:, :] - grey[:, :-2, :]
-        magnitude = np.hypot(gx, gy)
+        magnitude = np.hypot(gx, gy).reshape(n, -1)
         angle = np.mod(np.arctan2(gy, gx), np.pi)
-        orient = np.minimum((angle / np.pi * self.ORIENTATIONS).astype(np.int64),
-                            self.ORIENTATIONS - 1)
+        orient = np.minimum(
+            (angle / np.pi * self.ORIENTATIONS).astype(np.int64), self.ORIENTATIONS - 1
+        ).reshape(n, -1)
+        # Each pixel's cell on the 4x4 grid; works for any H and W, even non-divisible ones.
         cell_y = np.minimum(np.arange(h) * self.CELLS // h, self.CELLS - 1)
         cell_x = np.minimum(np.arange(w) * self.CELLS // w, self.CELLS - 1)
-        cell = (cell_y[:, None] * self.CELLS + cell_x[None, :])[None].repeat(n, 0)
-        index = (cell * self.ORIENTATIONS + orient).reshape(n, -1)
-        hog = np.zeros((n, self.CELLS * self.CELLS * self.ORIENTATIONS), np.float32)
-        np.add.at(hog, (np.arange(n)[:, None], index), magnitude.reshape(n, -1))
-        hog = hog.reshape(n, self.CELLS * self.CELLS, self.ORIENTATIONS)
-        hog /= np.linalg.norm(hog, axis=2, keepdims=True) + 1e-6
-        overall = hog.sum(axis=1)
-        overall /= np.linalg.norm(overall, axis=1, keepdims=True) + 1e-6
-        return np.concatenate([hist.reshape(n, -1), mean, std, hog.reshape(n, -1), overall],
-                              axis=1).astype(np.float32)
+        cell = (cell_y[:, None] * self.CELLS + cell_x[None, :]).reshape(1, -1)
+        cells = self.CELLS * self.CELLS
+        index = ((rows * cells + cell) * self.ORIENTATIONS + orient).reshape(-1)
+        hog = np.bincount(
+            index,
+            weights=magnitude.reshape(-1).astype(np.float64),
+            minlength=n * cells * self.ORIENTATIONS,
+        )
+        hog = hog.reshape(n, cells, self.ORIENTATIONS)
+        # The global histogram uses raw magnitudes, before the per-cell normalisation:
+        # it says which way the image's strong edges run overall.
+        overall = _l2(hog.sum(axis=1))
+        return np.concatenate([hist, mean, std, _l2(hog).reshape(n, -1), overall], axis=1).astype(
+            np.float32
+        )
 
 
 class ImagePixels(Encoder):

@@ -26,8 +26,13 @@ class TextTfidf(Encoder):
     def _new(self, vocabulary: dict[str, int] | None = None) -> Any:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        return TfidfVectorizer(ngram_range=(1, 2), max_features=self.max_features,
-                               sublinear_tf=True, dtype=np.float32, vocabulary=vocabulary)
+        return TfidfVectorizer(
+            ngram_range=(1, 2),
+            max_features=self.max_features,
+            sublinear_tf=True,
+            dtype=np.float32,
+            vocabulary=vocabulary,
+        )
 
     @property
     def dim(self) -> int:
@@ -38,16 +43,20 @@ class TextTfidf(Encoder):
         try:
             self._vectorizer.fit(values)
         except ValueError:
-            raise DataError("text encoder tfidf: the train split's texts have no words "
-                            "(empty vocabulary)", hint="use --text hashing, or check the column") from None
+            raise DataError(
+                "text encoder tfidf: the train split's texts have no words (empty vocabulary)",
+                hint="use --text hashing, or check the column",
+            ) from None
 
     def transform(self, values: list[str]) -> np.ndarray:
         return self._vectorizer.transform(values).toarray().astype(np.float32)
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         vocabulary = {term: int(i) for term, i in self._vectorizer.vocabulary_.items()}
-        return ({"options": self.options, "vocabulary": vocabulary},
-                {"idf": self._vectorizer.idf_.astype(np.float64)})
+        return (
+            {"options": self.options, "vocabulary": vocabulary},
+            {"idf": self._vectorizer.idf_.astype(np.float64)},
+        )
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> TextTfidf:
@@ -75,6 +84,11 @@ class TextHashing(Encoder):
     def transform(self, values: list[str]) -> np.ndarray:
         from sklearn.feature_extraction.text import HashingVectorizer
 
-        vectorizer = HashingVectorizer(ngram_range=(1, 2), n_features=self.n_features,
-                                       alternate_sign=False, norm="l2", dtype=np.float32)
+        vectorizer = HashingVectorizer(
+            ngram_range=(1, 2),
+            n_features=self.n_features,
+            alternate_sign=False,
+            norm="l2",
+            dtype=np.float32,
+        )
         return vectorizer.transform(values).toarray().astype(np.float32)

@@ -29,7 +29,9 @@ def load_audio(path: Path, sample_rate: int, seconds: float) -> np.ndarray:
     if info.samplerate <= 0 or info.frames <= 0:
         raise AudioRejected("no audio samples")
     if info.frames / info.samplerate > MAX_SECONDS:
-        raise AudioRejected(f"{info.frames / info.samplerate:.0f} s long (at most {MAX_SECONDS:.0f} s)")
+        raise AudioRejected(
+            f"{info.frames / info.samplerate:.0f} s long (at most {MAX_SECONDS:.0f} s)"
+        )
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as exc:

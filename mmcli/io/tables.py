@@ -13,15 +13,23 @@ import pandas as pd
 
 from mmcli.errors import DataError, MissingInputError, UsageError
 
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet",
-           ".jsonl": "jsonl", ".ndjson": "jsonl"}
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
 
 
 def table_format(path: Path) -> str:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise UsageError(f"{path}: unknown table format {path.suffix!r}",
-                         hint=f"use one of {', '.join(sorted(FORMATS))}")
+        raise UsageError(
+            f"{path}: unknown table format {path.suffix!r}",
+            hint=f"use one of {', '.join(sorted(FORMATS))}",
+        )
     return fmt
 
 
@@ -33,16 +41,24 @@ def read_table(path: str | Path) -> pd.DataFrame:
     fmt = table_format(path)
     try:
         if fmt in ("csv", "tsv"):
-            df = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", dtype=str,
-                             keep_default_na=False, na_filter=False, encoding="utf-8")
+            df = pd.read_csv(
+                path,
+                sep="\t" if fmt == "tsv" else ",",
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                encoding="utf-8",
+            )
             df = df.astype(object).where(df != "", None)
         elif fmt == "parquet":
             df = pd.read_parquet(path)
         else:
             df = pd.read_json(path, lines=True, dtype=False)
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})",
-                        hint="re-save the file as UTF-8") from None
+        raise DataError(
+            f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})",
+            hint="re-save the file as UTF-8",
+        ) from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty") from None
     except (pd.errors.ParserError, ValueError, OSError) as exc:

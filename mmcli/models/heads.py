@@ -14,14 +14,18 @@ from torch import Tensor, nn
 class Head(nn.Module):
     """``logistic``: x -> Linear -> logits. ``mlp``: x -> Linear -> ReLU -> Dropout -> Linear."""
 
-    def __init__(self, in_dim: int, out_dim: int, model: str = "mlp", hidden: int = 128,
-                 dropout: float = 0.2):
+    def __init__(
+        self, in_dim: int, out_dim: int, model: str = "mlp", hidden: int = 128, dropout: float = 0.2
+    ):
         super().__init__()
         if model == "logistic":
             self.net: nn.Module = nn.Linear(in_dim, out_dim)
         else:
             self.net = nn.Sequential(
-                nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, out_dim)
+                nn.Linear(in_dim, hidden),
+                nn.ReLU(),
+                nn.Dropout(dropout),
+                nn.Linear(hidden, out_dim),
             )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -31,5 +35,10 @@ class Head(nn.Module):
 
 def build(architecture: dict[str, Any]) -> nn.Module:
     """Rebuild a head from the architecture dict stored in the model artifact."""
-    return Head(architecture["in_dim"], architecture["out_dim"], architecture["model"],
-                architecture["hidden"], architecture["dropout"])
+    return Head(
+        architecture["in_dim"],
+        architecture["out_dim"],
+        architecture["model"],
+        architecture["hidden"],
+        architecture["dropout"],
+    )

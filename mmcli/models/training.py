@@ -34,11 +34,23 @@ def loss_function(task: str, loss: str, class_weights: Tensor | None) -> nn.Modu
     return nn.HuberLoss() if loss == "huber" else nn.MSELoss()
 
 
-def fit(model: nn.Module, inputs: Sequence[Tensor], y: Tensor, train_idx: np.ndarray,
-        val_idx: np.ndarray, *, loss_fn: nn.Module, epochs: int, batch_size: int, lr: float,
-        weight_decay: float, patience: int, generator: torch.Generator,
-        score: Callable[[Tensor, Tensor], float],
-        progress: Callable[[str, int, int | None], None]) -> FitResult:
+def fit(
+    model: nn.Module,
+    inputs: Sequence[Tensor],
+    y: Tensor,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    *,
+    loss_fn: nn.Module,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    patience: int,
+    generator: torch.Generator,
+    score: Callable[[Tensor, Tensor], float],
+    progress: Callable[[str, int, int | None], None],
+) -> FitResult:
     """Train ``model`` in place, leaving it with the weights of the best val epoch.
 
     The best epoch is the one with the lowest val loss (smoother than a score on a
@@ -53,7 +65,7 @@ def fit(model: nn.Module, inputs: Sequence[Tensor], y: Tensor, train_idx: np.nda
         order = train_t[torch.randperm(len(train_t), generator=generator)]
         total, seen = 0.0, 0
         for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
+            batch = order[start : start + batch_size]
             optimiser.zero_grad()
             loss = loss_fn(model(*(t[batch] for t in inputs)), y[batch])
             loss.backward()
@@ -84,11 +96,17 @@ def fit(model: nn.Module, inputs: Sequence[Tensor], y: Tensor, train_idx: np.nda
 
 
 @torch.no_grad()
-def predict(model: nn.Module, inputs: Sequence[Tensor], idx: np.ndarray | None = None,
-            batch_size: int = 1024) -> Tensor:
+def predict(
+    model: nn.Module,
+    inputs: Sequence[Tensor],
+    idx: np.ndarray | None = None,
+    batch_size: int = 1024,
+) -> Tensor:
     """Model outputs for rows ``idx`` (all rows when None), in eval mode, batched."""
     model.eval()
     rows = torch.arange(len(inputs[0])) if idx is None else torch.as_tensor(idx, dtype=torch.long)
-    outs = [model(*(t[rows[s:s + batch_size]] for t in inputs))
-            for s in range(0, len(rows), batch_size)]
+    outs = [
+        model(*(t[rows[s : s + batch_size]] for t in inputs))
+        for s in range(0, len(rows), batch_size)
+    ]
     return torch.cat(outs) if outs else torch.empty(0)

@@ -29,8 +29,9 @@ CHUNK = 512
 ROW_COLUMNS = ("_row", "_id", "_split", "_target")
 
 
-def column_values(kind: str, name: str, table: pd.DataFrame, arrays: dict[str, Any],
-                  idx: np.ndarray) -> Any:
+def column_values(
+    kind: str, name: str, table: pd.DataFrame, arrays: dict[str, Any], idx: np.ndarray
+) -> Any:
     """The values of rows ``idx`` of one column, in the form its encoder takes."""
     if kind in ("image", "audio"):
         return np.asarray(arrays[name][idx])
@@ -39,13 +40,20 @@ def column_values(kind: str, name: str, table: pd.DataFrame, arrays: dict[str, A
     return [str(v) for v in table[name].to_numpy()[idx]]
 
 
-def encode(encoder: Any, kind: str, name: str, table: pd.DataFrame, arrays: dict[str, Any],
-           present: np.ndarray, progress: Progress = no_progress) -> np.ndarray:
+def encode(
+    encoder: Any,
+    kind: str,
+    name: str,
+    table: pd.DataFrame,
+    arrays: dict[str, Any],
+    present: np.ndarray,
+    progress: Progress = no_progress,
+) -> np.ndarray:
     """Transform every present row in chunks (bounded memory); missing rows stay zero."""
     out = np.zeros((len(table), encoder.dim), dtype=np.float32)
     idx = np.flatnonzero(present)
     for start in range(0, len(idx), CHUNK):
-        chunk = idx[start:start + CHUNK]
+        chunk = idx[start : start + CHUNK]
         out[chunk] = encoder.transform(column_values(kind, name, table, arrays, chunk))
         progress(f"encoding {name}", min(start + CHUNK, len(idx)), len(idx))
     return out
@@ -64,11 +72,14 @@ def load_encoder(feats: Artifact, info: dict[str, Any]) -> Any:
 
 def load_prep_arrays(prep: Artifact) -> dict[str, np.ndarray]:
     files = prep.record["schema"]["arrays"]
-    return {name: np.load(prep.file(f), mmap_mode="r", allow_pickle=False)
-            for name, f in files.items()}
+    return {
+        name: np.load(prep.file(f), mmap_mode="r", allow_pickle=False) for name, f in files.items()
+    }
 
 
-def run(cfg: ExtractConfig, progress: Progress = no_progress, force: bool = False) -> dict[str, Any]:
+def run(
+    cfg: ExtractConfig, progress: Progress = no_progress, force: bool = False
+) -> dict[str, Any]:
     """Fit encoders on the train split and encode every row of a preprocess artifact."""
     prep = artifacts.load(cfg.prep, stages=("preprocess",))
     schema = prep.record["schema"]
@@ -84,12 +95,18 @@ def run(cfg: ExtractConfig, progress: Progress = no_progress, force: bool = Fals
     table = pd.read_parquet(prep.file("rows.parquet"))
     arrays = load_prep_arrays(prep)
     train = (table["_split"] == "train").to_numpy()
-    inputs = {"upstream": {"stage": "preprocess", "path": relative_to(prep.path, cfg.out),
-                           "fingerprint": prep.fingerprint}}
+    inputs = {
+        "upstream": {
+            "stage": "preprocess",
+            "path": relative_to(prep.path, cfg.out),
+            "fingerprint": prep.fingerprint,
+        }
+    }
     infos = []
     slugs = column_slugs(schema)
-    with artifacts.Builder(cfg.out, stage="extract-features", params=cfg.identity(),
-                           inputs=inputs, key=key) as build:
+    with artifacts.Builder(
+        cfg.out, stage="extract-features", params=cfg.identity(), inputs=inputs, key=key
+    ) as build:
         (build.dir / "features").mkdir()
         (build.dir / "encoders").mkdir()
         for col in columns:
@@ -100,30 +117,50 @@ def run(cfg: ExtractConfig, progress: Progress = no_progress, force: bool = Fals
             if encoder.fitted:
                 fit_idx = np.flatnonzero(train & present)
                 if len(fit_idx) == 0:
-                    raise DataError(f"column {name!r}: no train row has a value to fit "
-                                    f"the {chosen[name]} encoder on")
+                    raise DataError(
+                        f"column {name!r}: no train row has a value to fit "
+                        f"the {chosen[name]} encoder on"
+                    )
                 progress(f"fitting {name}", 0, None)
                 encoder.fit(column_values(kind, name, table, arrays, fit_idx))
             features = encode(encoder, kind, name, table, arrays, present, progress)
             slug = slugs[name]
-            info = {"name": name, "type": kind, "encoder": chosen[name], "dim": encoder.dim,
-                    "features": f"features/{slug}.npy", "state": f"encoders/{slug}.json"}
+            info = {
+                "name": name,
+                "type": kind,
+                "encoder": chosen[name],
+                "dim": encoder.dim,
+                "features": f"features/{slug}.npy",
+                "state": f"encoders/{slug}.json",
+            }
             np.save(build.dir / info["features"], features)
             meta, state_arrays = encoder.state()
             (build.dir / info["state"]).write_text(
-                json.dumps(meta, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+                json.dumps(meta, sort_keys=True, indent=1) + "\n", encoding="utf-8"
+            )
             if state_arrays:
                 from safetensors.numpy import save_file
 
                 info["arrays"] = f"encoders/{slug}.safetensors"
-                save_file({k: np.ascontiguousarray(v) for k, v in state_arrays.items()},
-                          str(build.dir / info["arrays"]))
+                save_file(
+                    {k: np.ascontiguousarray(v) for k, v in state_arrays.items()},
+                    str(build.dir / info["arrays"]),
+                )
             infos.append(info)
         keep = [c for c in table.columns if c in ROW_COLUMNS or c.startswith("_present.")]
         table[keep].to_parquet(build.dir / "rows.parquet", index=False)
-        summary.update({"status": "built", "rows": len(table),
-                        "encoders": {i["name"]: f"{i['encoder']} ({i['dim']})" for i in infos}})
-        build.info.update({"columns": infos, "schema": schema,
-                           "summary": {k: summary[k] for k in ("rows", "encoders")}})
+        summary.update(
+            {
+                "status": "built",
+                "rows": len(table),
+                "encoders": {i["name"]: f"{i['encoder']} ({i['dim']})" for i in infos},
+            }
+        )
+        build.info.update(
+            {
+                "columns": infos,
+                "schema": schema,
+                "summary": {k: summary[k] for k in ("rows", "encoders")},
+            }
+        )
     return summary
-

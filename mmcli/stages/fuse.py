@@ -31,8 +31,12 @@ from mmcli.stages import Progress, no_progress
 MASK_BLOCK = "_present"
 
 
-def fit_fusion(features: dict[str, np.ndarray], present: dict[str, np.ndarray],
-               train: np.ndarray, cfg: FuseConfig) -> dict[str, np.ndarray]:
+def fit_fusion(
+    features: dict[str, np.ndarray],
+    present: dict[str, np.ndarray],
+    train: np.ndarray,
+    cfg: FuseConfig,
+) -> dict[str, np.ndarray]:
     """Train-split statistics (and projections) for every column."""
     state = {}
     for i, (name, feats) in enumerate(features.items()):
@@ -50,9 +54,13 @@ def fit_fusion(features: dict[str, np.ndarray], present: dict[str, np.ndarray],
     return state
 
 
-def apply_fusion(features: dict[str, np.ndarray], present: dict[str, np.ndarray],
-                 state: dict[str, np.ndarray], method: str, weights: dict[str, float]
-                 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
+def apply_fusion(
+    features: dict[str, np.ndarray],
+    present: dict[str, np.ndarray],
+    state: dict[str, np.ndarray],
+    method: str,
+    weights: dict[str, float],
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """The fused matrix and its blocks ([{name, start, stop}]); same code for train and predict."""
     parts, blocks, start = [], [], 0
     total = None
@@ -107,20 +115,40 @@ def run(cfg: FuseConfig, progress: Progress = no_progress, force: bool = False) 
     x, blocks = apply_fusion(features, present, state, cfg.method, weights)
     for block in blocks:
         info = next((c for c in feats.record["columns"] if c["name"] == block["name"]), None)
-        block["type"] = info["type"] if info else ("mask" if block["name"] == MASK_BLOCK else "fused")
-    inputs = {"upstream": {"stage": "extract-features", "path": relative_to(feats.path, cfg.out),
-                           "fingerprint": feats.fingerprint}}
-    summary.update({"status": "built", "rows": int(x.shape[0]), "width": int(x.shape[1]),
-                    "method": cfg.method,
-                    "blocks": {b["name"]: b["stop"] - b["start"] for b in blocks}})
-    with artifacts.Builder(cfg.out, stage="fuse", params=cfg.identity(), inputs=inputs,
-                           key=key, seed=cfg.seed) as build:
+        block["type"] = (
+            info["type"] if info else ("mask" if block["name"] == MASK_BLOCK else "fused")
+        )
+    inputs = {
+        "upstream": {
+            "stage": "extract-features",
+            "path": relative_to(feats.path, cfg.out),
+            "fingerprint": feats.fingerprint,
+        }
+    }
+    summary.update(
+        {
+            "status": "built",
+            "rows": int(x.shape[0]),
+            "width": int(x.shape[1]),
+            "method": cfg.method,
+            "blocks": {b["name"]: b["stop"] - b["start"] for b in blocks},
+        }
+    )
+    with artifacts.Builder(
+        cfg.out, stage="fuse", params=cfg.identity(), inputs=inputs, key=key, seed=cfg.seed
+    ) as build:
         from safetensors.numpy import save_file
 
         np.save(build.dir / "X.npy", x)
         table.to_parquet(build.dir / "rows.parquet", index=False)
         save_file(state, str(build.dir / "fusion.safetensors"))
-        build.info.update({"blocks": blocks, "weights": weights, "columns": names,
-                           "schema": feats.record["schema"],
-                           "summary": {k: summary[k] for k in ("rows", "width", "method", "blocks")}})
+        build.info.update(
+            {
+                "blocks": blocks,
+                "weights": weights,
+                "columns": names,
+                "schema": feats.record["schema"],
+                "summary": {k: summary[k] for k in ("rows", "width", "method", "blocks")},
+            }
+        )
     return summary

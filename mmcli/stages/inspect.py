@@ -16,14 +16,22 @@ def run(path: Path) -> dict[str, Any]:
     chain = []
     current = art
     while True:
-        entry = {"stage": current.stage, "path": str(current.path),
-                 "fingerprint": current.fingerprint[:16]}
+        entry = {
+            "stage": current.stage,
+            "path": str(current.path),
+            "fingerprint": current.fingerprint[:16],
+        }
         chain.append(entry)
         if not current.record.get("inputs", {}).get("upstream"):
             manifest = current.record.get("inputs", {}).get("manifest")
             if manifest:
-                chain.append({"stage": "manifest", "path": manifest["path"],
-                              "fingerprint": manifest["sha256"][:16]})
+                chain.append(
+                    {
+                        "stage": "manifest",
+                        "path": manifest["path"],
+                        "fingerprint": manifest["sha256"][:16],
+                    }
+                )
             break
         try:
             current = current.upstream()
@@ -31,10 +39,14 @@ def run(path: Path) -> dict[str, Any]:
             chain.append({"stage": "?", "path": "", "problem": exc.message})
             break
     summary: dict[str, Any] = {
-        "stage": "inspect", "artifact": str(art.path), "kind": art.stage,
-        "mmcli_version": record.get("mmcli_version"), "params": record.get("params", {}),
+        "stage": "inspect",
+        "artifact": str(art.path),
+        "kind": art.stage,
+        "mmcli_version": record.get("mmcli_version"),
+        "params": record.get("params", {}),
         "outputs": {name: info["bytes"] for name, info in record.get("outputs", {}).items()},
-        "summary": record.get("summary", {}), "chain": chain,
+        "summary": record.get("summary", {}),
+        "chain": chain,
     }
     if art.stage == "preprocess":
         import pandas as pd

@@ -22,7 +22,9 @@ from mmcli.stages import Progress, no_progress
 from mmcli.stages.schema import input_columns
 
 
-def run(cfg: PredictConfig, progress: Progress = no_progress, force: bool = False) -> dict[str, Any]:
+def run(
+    cfg: PredictConfig, progress: Progress = no_progress, force: bool = False
+) -> dict[str, Any]:
     """Predict every row of ``cfg.table``; writes ``cfg.out`` (CSV, Parquet or JSONL) atomically."""
     import torch
     from safetensors.numpy import load_file
@@ -42,18 +44,28 @@ def run(cfg: PredictConfig, progress: Progress = no_progress, force: bool = Fals
     df = read_table(cfg.table)
     missing = [c["name"] for c in input_columns(schema) if c["name"] not in df.columns]
     if missing:
-        raise DataError(f"{cfg.table}: missing input columns {missing}",
-                        hint="predict needs the columns the model was trained on")
+        raise DataError(
+            f"{cfg.table}: missing input columns {missing}",
+            hint="predict needs the columns the model was trained on",
+        )
     root = (cfg.data_root or cfg.table.parent).resolve()
-    prepared = prepare(df, schema, root, on_error=cfg.on_error, with_target=False,
-                       progress=progress)
+    prepared = prepare(
+        df, schema, root, on_error=cfg.on_error, with_target=False, progress=progress
+    )
     rows = prepared.table
     features, present = {}, {}
     for info in feats.record["columns"]:
         name = info["name"]
         present[name] = rows[f"_present.{name}"].to_numpy(dtype=bool)
-        features[name] = encode(load_encoder(feats, info), info["type"], name, rows,
-                                prepared.arrays, present[name], progress)
+        features[name] = encode(
+            load_encoder(feats, info),
+            info["type"],
+            name,
+            rows,
+            prepared.arrays,
+            present[name],
+            progress,
+        )
     state = load_file(str(fused.file("fusion.safetensors")))
     x, _ = apply_fusion(features, present, state, fused.params["method"], fused.record["weights"])
     module = load_model(model_art)
@@ -67,19 +79,28 @@ def run(cfg: PredictConfig, progress: Progress = no_progress, force: bool = Fals
         os.replace(tmp, cfg.out)
     finally:
         tmp.unlink(missing_ok=True)
-    return {"stage": "predict", "status": "written", "out": str(cfg.out),
-            "rows": {"input": len(df), "predicted": len(rows), "failed": len(df) - len(rows)}}
+    return {
+        "stage": "predict",
+        "status": "written",
+        "out": str(cfg.out),
+        "rows": {"input": len(df), "predicted": len(rows), "failed": len(df) - len(rows)},
+    }
 
 
-def _output_table(df: pd.DataFrame, schema: dict[str, Any], rows: pd.DataFrame,
-                  rejects: list[dict[str, Any]], predictions: np.ndarray,
-                  record: dict[str, Any]) -> pd.DataFrame:
+def _output_table(
+    df: pd.DataFrame,
+    schema: dict[str, Any],
+    rows: pd.DataFrame,
+    rejects: list[dict[str, Any]],
+    predictions: np.ndarray,
+    record: dict[str, Any],
+) -> pd.DataFrame:
     """One output row per input row, in input order."""
     n = len(df)
     out = pd.DataFrame({"row": np.arange(n, dtype=np.int64)})
     if schema.get("id_column") in df.columns:
         out["id"] = df[schema["id_column"]].astype(object).to_numpy()
-    position = dict(zip(rows["_row"].tolist(), range(len(rows))))
+    position = dict(zip(rows["_row"].tolist(), range(len(rows)), strict=True))
     index = [position.get(r) for r in range(n)]
     if record["task"] == "classification":
         classes = record["classes"]

@@ -27,8 +27,14 @@ from mmcli.io.paths import PathRejected, resolve_in_root
 from mmcli.io.tables import read_table
 from mmcli.io.text import normalise_text
 from mmcli.stages import Progress, no_progress
-from mmcli.stages.schema import (SPLIT_NAMES, column_slugs, infer_schema, input_columns, label_of,
-                                 parse_number)
+from mmcli.stages.schema import (
+    SPLIT_NAMES,
+    column_slugs,
+    infer_schema,
+    input_columns,
+    label_of,
+    parse_number,
+)
 
 MEDIA = ("image", "audio")
 REJECTED_COLUMNS = ["row", "id", "column", "file", "reason", "action"]
@@ -37,8 +43,11 @@ REJECTED_COLUMNS = ["row", "id", "column", "file", "reason", "action"]
 def array_files(schema: dict[str, Any]) -> dict[str, str]:
     """Column name -> file name of its array, for image and audio columns."""
     slugs = column_slugs(schema)
-    return {c["name"]: f"arrays/{slugs[c['name']]}.npy"
-            for c in input_columns(schema) if c["type"] in MEDIA}
+    return {
+        c["name"]: f"arrays/{slugs[c['name']]}.npy"
+        for c in input_columns(schema)
+        if c["type"] in MEDIA
+    }
 
 
 @dataclass
@@ -50,8 +59,15 @@ class Prepared:
     rejects: list[dict[str, Any]] = field(default_factory=list)
 
 
-def prepare(df: pd.DataFrame, schema: dict[str, Any], root: Path, *, on_error: str,
-            with_target: bool = True, progress: Progress = no_progress) -> Prepared:
+def prepare(
+    df: pd.DataFrame,
+    schema: dict[str, Any],
+    root: Path,
+    *,
+    on_error: str,
+    with_target: bool = True,
+    progress: Progress = no_progress,
+) -> Prepared:
     """Validate and convert every cell. Shared by ``preprocess`` and ``predict``.
 
     A cell that is empty is a missing modality. A cell that is bad (file missing, not
@@ -61,22 +77,35 @@ def prepare(df: pd.DataFrame, schema: dict[str, Any], root: Path, *, on_error: s
     """
     n = len(df)
     id_col = schema.get("id_column")
-    ids = [None if id_col is None or v is None else str(v) for v in
-           (df[id_col] if id_col else [None] * n)]
+    ids = [
+        None if id_col is None or v is None else str(v)
+        for v in (df[id_col] if id_col else [None] * n)
+    ]
     rejects: list[dict[str, Any]] = []
     rejected: set[int] = set()
 
-    def problem(row: int, column: str, reason: str, file: str | None = None,
-                always_reject: bool = False) -> None:
+    def problem(
+        row: int, column: str, reason: str, file: str | None = None, always_reject: bool = False
+    ) -> None:
         where = f"row {row}" + (f" (id {ids[row]})" if ids[row] else "") + f", column {column!r}"
         if file:
             where += f", file {file!r}"
         if on_error == "fail":
-            raise DataError(f"{where}: {reason}",
-                            hint="fix the row, or use --on-error skip to set such rows aside")
+            raise DataError(
+                f"{where}: {reason}",
+                hint="fix the row, or use --on-error skip to set such rows aside",
+            )
         reject = always_reject or on_error == "skip"
-        rejects.append({"row": row, "id": ids[row], "column": column, "file": file,
-                        "reason": reason, "action": "rejected" if reject else "kept, value missing"})
+        rejects.append(
+            {
+                "row": row,
+                "id": ids[row],
+                "column": column,
+                "file": file,
+                "reason": reason,
+                "action": "rejected" if reject else "kept, value missing",
+            }
+        )
         if reject:
             rejected.add(row)
 
@@ -103,8 +132,12 @@ def prepare(df: pd.DataFrame, schema: dict[str, Any], root: Path, *, on_error: s
         for row, value in enumerate(df[schema["split_column"]].tolist()):
             splits[row] = SPLIT_NAMES.get(str(value).strip().lower()) if value is not None else None
             if splits[row] is None:
-                problem(row, schema["split_column"],
-                        f"split {value!r} is not train, val, validation or test", always_reject=True)
+                problem(
+                    row,
+                    schema["split_column"],
+                    f"split {value!r} is not train, val, validation or test",
+                    always_reject=True,
+                )
 
     values: dict[str, list[Any]] = {}
     present: dict[str, np.ndarray] = {}
@@ -129,8 +162,9 @@ def prepare(df: pd.DataFrame, schema: dict[str, Any], root: Path, *, on_error: s
                     if kind == "image":
                         media[name][row] = load_image(path, schema["image_size"])
                     else:
-                        media[name][row] = load_audio(path, schema["sample_rate"],
-                                                      schema["audio_seconds"])
+                        media[name][row] = load_audio(
+                            path, schema["sample_rate"], schema["audio_seconds"]
+                        )
                     present[name][row] = True
                 except (PathRejected, ImageRejected, AudioRejected) as exc:
                     problem(row, name, str(exc), file=str(cell))
@@ -154,8 +188,12 @@ def prepare(df: pd.DataFrame, schema: dict[str, Any], root: Path, *, on_error: s
         values[name] = converted
 
     keep = [row for row in range(n) if row not in rejected]
-    table = pd.DataFrame({"_row": np.asarray(keep, dtype=np.int64),
-                          "_id": pd.Series([ids[r] for r in keep], dtype=object)})
+    table = pd.DataFrame(
+        {
+            "_row": np.asarray(keep, dtype=np.int64),
+            "_id": pd.Series([ids[r] for r in keep], dtype=object),
+        }
+    )
     if with_target:
         table["_split"] = [splits[r] for r in keep]
         dtype = np.float64 if target["task"] == "regression" else np.int64
@@ -164,15 +202,21 @@ def prepare(df: pd.DataFrame, schema: dict[str, Any], root: Path, *, on_error: s
         name = col["name"]
         if name in values:
             column = [values[name][r] for r in keep]
-            table[name] = (np.asarray([np.nan if v is None else v for v in column], dtype=np.float64)
-                           if col["type"] == "number" else pd.Series(column, dtype=object))
+            table[name] = (
+                np.asarray([np.nan if v is None else v for v in column], dtype=np.float64)
+                if col["type"] == "number"
+                else pd.Series(column, dtype=object)
+            )
     for col in columns:
         table[f"_present.{col['name']}"] = present[col["name"]][keep]
     arrays = {}
     for name, decoded in media.items():
         kind = next(c["type"] for c in columns if c["name"] == name)
-        shape = ((schema["image_size"], schema["image_size"], 3) if kind == "image"
-                 else (int(round(schema["audio_seconds"] * schema["sample_rate"])),))
+        shape = (
+            (schema["image_size"], schema["image_size"], 3)
+            if kind == "image"
+            else (int(round(schema["audio_seconds"] * schema["sample_rate"])),)
+        )
         array = np.zeros((len(keep), *shape), dtype=np.uint8 if kind == "image" else np.float32)
         for i, row in enumerate(keep):
             if row in decoded:
@@ -185,8 +229,11 @@ def assign_splits(targets: np.ndarray, task: str, val: float, test: float, seed:
     """Seeded split; stratified by class for classification. Every class keeps a train row."""
     rng = np.random.default_rng(seed)
     splits = np.array(["train"] * len(targets), dtype=object)
-    groups = ([np.flatnonzero(targets == c) for c in np.unique(targets)]
-              if task == "classification" else [np.arange(len(targets))])
+    groups = (
+        [np.flatnonzero(targets == c) for c in np.unique(targets)]
+        if task == "classification"
+        else [np.arange(len(targets))]
+    )
     for idx in groups:
         idx = rng.permutation(idx)
         n_test = int(round(len(idx) * test))
@@ -194,7 +241,7 @@ def assign_splits(targets: np.ndarray, task: str, val: float, test: float, seed:
         if n_test + n_val >= len(idx):  # tiny group: keep at least one row for training
             n_test, n_val = min(n_test, max(len(idx) - 1, 0)), 0
         splits[idx[:n_test]] = "test"
-        splits[idx[n_test:n_test + n_val]] = "val"
+        splits[idx[n_test : n_test + n_val]] = "val"
     return splits.tolist()
 
 
@@ -214,7 +261,9 @@ def input_fingerprints(df: pd.DataFrame, schema: dict[str, Any], root: Path) -> 
     return {"count": len(hashes), "sha256": json_sha256(hashes)}
 
 
-def run(cfg: PreprocessConfig, progress: Progress = no_progress, force: bool = False) -> dict[str, Any]:
+def run(
+    cfg: PreprocessConfig, progress: Progress = no_progress, force: bool = False
+) -> dict[str, Any]:
     """Run the preprocess stage; returns a summary (also when already up to date)."""
     df = read_table(cfg.manifest)
     if len(df) == 0:
@@ -222,11 +271,16 @@ def run(cfg: PreprocessConfig, progress: Progress = no_progress, force: bool = F
     root = (cfg.data_root or cfg.manifest.parent).resolve()
     schema = infer_schema(df, cfg)
     progress("hashing input files", 0, None)
-    inputs = {"manifest": {"path": str(cfg.manifest), "sha256": file_sha256(cfg.manifest)},
-              "files": input_fingerprints(df, schema, root)}
+    inputs = {
+        "manifest": {"path": str(cfg.manifest), "sha256": file_sha256(cfg.manifest)},
+        "files": input_fingerprints(df, schema, root),
+    }
     # Paths stay out of the key: moving a data folder does not make its artifacts stale.
-    key = artifacts.cache_key("preprocess", cfg.identity(),
-                              {"manifest": inputs["manifest"]["sha256"], "files": inputs["files"]})
+    key = artifacts.cache_key(
+        "preprocess",
+        cfg.identity(),
+        {"manifest": inputs["manifest"]["sha256"], "files": inputs["files"]},
+    )
     summary: dict[str, Any] = {"stage": "preprocess", "out": str(cfg.out)}
     if not force and (record := artifacts.up_to_date(cfg.out, key)) is not None:
         return {**summary, "status": "up-to-date", **record["summary"]}
@@ -234,33 +288,53 @@ def run(cfg: PreprocessConfig, progress: Progress = no_progress, force: bool = F
     prepared = prepare(df, schema, root, on_error=cfg.on_error, progress=progress)
     table = prepared.table
     if len(table) == 0:
-        raise DataError(f"{cfg.manifest}: every row was rejected",
-                        hint=f"first reason: {prepared.rejects[0]['reason']}" if prepared.rejects else None)
+        raise DataError(
+            f"{cfg.manifest}: every row was rejected",
+            hint=f"first reason: {prepared.rejects[0]['reason']}" if prepared.rejects else None,
+        )
     if not schema.get("split_column"):
-        table["_split"] = assign_splits(table["_target"].to_numpy(), schema["target"]["task"],
-                                        cfg.val_fraction, cfg.test_fraction, cfg.seed)
+        table["_split"] = assign_splits(
+            table["_target"].to_numpy(),
+            schema["target"]["task"],
+            cfg.val_fraction,
+            cfg.test_fraction,
+            cfg.seed,
+        )
     split_counts = {s: int((table["_split"] == s).sum()) for s in ("train", "val", "test")}
     if split_counts["train"] == 0:
         raise DataError(f"{cfg.manifest}: no rows in the train split")
     files = array_files(schema)
-    summary.update({
-        "status": "built",
-        "rows": {"manifest": len(df), "kept": len(table), "rejected": len(df) - len(table),
-                 **split_counts},
-        "problems": len(prepared.rejects),
-        "columns": {c["name"]: c["type"] for c in schema["columns"]},
-        "task": schema["target"]["task"],
-    })
-    with artifacts.Builder(cfg.out, stage="preprocess", params=cfg.identity(), inputs=inputs,
-                           key=key, seed=cfg.seed) as build:
+    summary.update(
+        {
+            "status": "built",
+            "rows": {
+                "manifest": len(df),
+                "kept": len(table),
+                "rejected": len(df) - len(table),
+                **split_counts,
+            },
+            "problems": len(prepared.rejects),
+            "columns": {c["name"]: c["type"] for c in schema["columns"]},
+            "task": schema["target"]["task"],
+        }
+    )
+    with artifacts.Builder(
+        cfg.out, stage="preprocess", params=cfg.identity(), inputs=inputs, key=key, seed=cfg.seed
+    ) as build:
         table.to_parquet(build.dir / "rows.parquet", index=False)
         (build.dir / "arrays").mkdir()
         for name, array in prepared.arrays.items():
             np.save(build.dir / files[name], array)
         pd.DataFrame(prepared.rejects, columns=REJECTED_COLUMNS).astype(
-            {"row": np.int64}).to_parquet(build.dir / "rejected.parquet", index=False)
-        build.info.update({"schema": {**schema, "arrays": files}, "summary": _lean(summary),
-                           "paths": {"manifest": str(cfg.manifest.resolve()), "data_root": str(root)}})
+            {"row": np.int64}
+        ).to_parquet(build.dir / "rejected.parquet", index=False)
+        build.info.update(
+            {
+                "schema": {**schema, "arrays": files},
+                "summary": _lean(summary),
+                "paths": {"manifest": str(cfg.manifest.resolve()), "data_root": str(root)},
+            }
+        )
     return summary
 
 

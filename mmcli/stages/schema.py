@@ -16,8 +16,14 @@ IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 AUDIO_EXT = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au", ".opus"}
 VIDEO_EXT = {".mp4", ".webm", ".avi", ".mkv", ".mov"}
 SPLIT_COLUMN = "split"
-SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "dev": "val",
-               "test": "test"}
+SPLIT_NAMES = {
+    "train": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "dev": "val",
+    "test": "test",
+}
 # Missing-value spellings accepted in number columns (in text and path columns they are data).
 NUMBER_NA = {"", "na", "nan", "n/a", "null", "none"}
 
@@ -107,11 +113,15 @@ def infer_schema(df: pd.DataFrame, cfg: PreprocessConfig) -> dict[str, Any]:
     columns = list(df.columns)
     unknown = sorted(set(cfg.inputs) - set(columns))
     if unknown:
-        raise UsageError(f"--input names columns not in the manifest: {unknown}",
-                         hint=f"the manifest has: {columns}")
+        raise UsageError(
+            f"--input names columns not in the manifest: {unknown}",
+            hint=f"the manifest has: {columns}",
+        )
     if cfg.target not in columns:
-        raise DataError(f"{cfg.manifest}: no target column {cfg.target!r}",
-                        hint=f"name it with --target; the manifest has: {columns}")
+        raise DataError(
+            f"{cfg.manifest}: no target column {cfg.target!r}",
+            hint=f"name it with --target; the manifest has: {columns}",
+        )
     id_column = cfg.id_column or ("id" if "id" in columns else None)
     if id_column and id_column not in columns:
         raise UsageError(f"--id-column {id_column!r} is not in the manifest")
@@ -130,16 +140,26 @@ def infer_schema(df: pd.DataFrame, cfg: PreprocessConfig) -> dict[str, Any]:
         given = cfg.inputs.get(name)
         kind = given or infer_type(df[name].tolist())
         if kind == "video":
-            raise UsageError(f"column {name!r} holds video files, which mmcli does not read yet",
-                             hint=f"leave it out with --input {name}:ignore")
+            raise UsageError(
+                f"column {name!r} holds video files, which mmcli does not read yet",
+                hint=f"leave it out with --input {name}:ignore",
+            )
         specs.append({"name": name, "type": kind, "inferred": given is None})
     inputs = [s for s in specs if s["type"] != "ignore"]
     if not inputs:
-        raise DataError(f"{cfg.manifest}: no input columns besides the target",
-                        hint="declare them with --input COLUMN:TYPE")
-    return {"columns": specs, "target": target, "id_column": id_column,
-            "split_column": split_column, "image_size": cfg.image_size,
-            "sample_rate": cfg.sample_rate, "audio_seconds": cfg.audio_seconds}
+        raise DataError(
+            f"{cfg.manifest}: no input columns besides the target",
+            hint="declare them with --input COLUMN:TYPE",
+        )
+    return {
+        "columns": specs,
+        "target": target,
+        "id_column": id_column,
+        "split_column": split_column,
+        "image_size": cfg.image_size,
+        "sample_rate": cfg.sample_rate,
+        "audio_seconds": cfg.audio_seconds,
+    }
 
 
 def input_columns(schema: dict[str, Any]) -> list[dict[str, Any]]:

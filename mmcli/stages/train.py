@@ -48,10 +48,13 @@ def run(cfg: TrainConfig, progress: Progress = no_progress, force: bool = False)
         y = torch.as_tensor(y_np, dtype=torch.long)
         counts = np.bincount(y_np[train_idx], minlength=n_classes)
         if (counts == 0).any():
-            missing = [c for c, k in zip(target["classes"], counts) if k == 0]
+            missing = [c for c, k in zip(target["classes"], counts, strict=True) if k == 0]
             raise DataError(f"{cfg.data}: classes {missing} have no train rows")
-        class_weights = (torch.as_tensor(len(train_idx) / (n_classes * counts), dtype=torch.float32)
-                         if cfg.class_weight == "balanced" else None)
+        class_weights = (
+            torch.as_tensor(len(train_idx) / (n_classes * counts), dtype=torch.float32)
+            if cfg.class_weight == "balanced"
+            else None
+        )
     else:
         n_classes = 1
         # Standardise the target so the same learning rate suits any unit.
@@ -60,39 +63,78 @@ def run(cfg: TrainConfig, progress: Progress = no_progress, force: bool = False)
         class_weights = None
 
     generator = training.seed_everything(cfg.seed)
-    architecture = {"family": "head", "model": cfg.model, "in_dim": int(x.shape[1]),
-                    "out_dim": n_classes, "hidden": cfg.hidden, "dropout": cfg.dropout}
+    architecture = {
+        "family": "head",
+        "model": cfg.model,
+        "in_dim": int(x.shape[1]),
+        "out_dim": n_classes,
+        "hidden": cfg.hidden,
+        "dropout": cfg.dropout,
+    }
     model = heads.build(architecture)
     with _deterministic(torch):
         result = training.fit(
-            model, (x,), y, train_idx, val_idx,
+            model,
+            (x,),
+            y,
+            train_idx,
+            val_idx,
             loss_fn=training.loss_function(task, cfg.loss, class_weights),
-            epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-            weight_decay=cfg.weight_decay, patience=cfg.patience, generator=generator,
-            score=_scorer(task), progress=progress)
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            patience=cfg.patience,
+            generator=generator,
+            score=_scorer(task),
+            progress=progress,
+        )
     best = result.history[result.best_epoch - 1]
-    summary.update({"status": "built", "model": cfg.model, "task": task,
-                    "epochs": len(result.history), "best_epoch": result.best_epoch,
-                    "val_score": best.get("val_score"),
-                    "val_metric": "macro_f1" if task == "classification" else "r2"})
-    inputs = {"upstream": {"stage": "fuse", "path": relative_to(data.path, cfg.out),
-                           "fingerprint": data.fingerprint}}
-    with artifacts.Builder(cfg.out, stage="train", params=cfg.identity(), inputs=inputs,
-                           key=key, seed=cfg.seed) as build:
+    summary.update(
+        {
+            "status": "built",
+            "model": cfg.model,
+            "task": task,
+            "epochs": len(result.history),
+            "best_epoch": result.best_epoch,
+            "val_score": best.get("val_score"),
+            "val_metric": "macro_f1" if task == "classification" else "r2",
+        }
+    )
+    inputs = {
+        "upstream": {
+            "stage": "fuse",
+            "path": relative_to(data.path, cfg.out),
+            "fingerprint": data.fingerprint,
+        }
+    }
+    with artifacts.Builder(
+        cfg.out, stage="train", params=cfg.identity(), inputs=inputs, key=key, seed=cfg.seed
+    ) as build:
         from safetensors.torch import save_file
 
         from mmcli import plots
 
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()},
-                  str(build.dir / "model.safetensors"))
+        save_file(
+            {k: v.contiguous() for k, v in model.state_dict().items()},
+            str(build.dir / "model.safetensors"),
+        )
         (build.dir / "history.json").write_text(json.dumps(result.history, indent=1) + "\n")
-        plots.training_curve_png(result.history, build.dir / "curve.png",
-                                 best_epoch=result.best_epoch)
-        build.info.update({
-            "architecture": architecture, "task": task, "classes": target.get("classes"),
-            "target_scale": scale, "best_epoch": result.best_epoch,
-            "summary": {k: v for k, v in summary.items() if k not in ("stage", "out", "status")},
-        })
+        plots.training_curve_png(
+            result.history, build.dir / "curve.png", best_epoch=result.best_epoch
+        )
+        build.info.update(
+            {
+                "architecture": architecture,
+                "task": task,
+                "classes": target.get("classes"),
+                "target_scale": scale,
+                "best_epoch": result.best_epoch,
+                "summary": {
+                    k: v for k, v in summary.items() if k not in ("stage", "out", "status")
+                },
+            }
+        )
     return summary
 
 
@@ -109,8 +151,10 @@ def load_model(model_art: Artifact) -> Any:
         state = load_file(str(model_art.file("model.safetensors")))
         module.load_state_dict(state, strict=True)
     except (SafetensorError, RuntimeError, OSError) as exc:
-        raise MissingInputError(f"{model_art.path}: model weights unreadable or not matching "
-                                f"the recorded architecture ({str(exc).splitlines()[0]})") from None
+        raise MissingInputError(
+            f"{model_art.path}: model weights unreadable or not matching "
+            f"the recorded architecture ({str(exc).splitlines()[0]})"
+        ) from None
     module.eval()
     return module
 
@@ -132,8 +176,9 @@ def _scorer(task: str) -> Any:
 
     def score(out: Any, y: Any) -> float:
         if task == "classification":
-            return float(f1_score(y.numpy(), out.argmax(1).numpy(), average="macro",
-                                  zero_division=0))
+            return float(
+                f1_score(y.numpy(), out.argmax(1).numpy(), average="macro", zero_division=0)
+            )
         return float(r2_score(y.numpy(), out.numpy())) if len(y) > 1 else 0.0
 
     return score

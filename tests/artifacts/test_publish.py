@@ -26,7 +26,9 @@ def test_publish_writes_record_last_with_hashes(tmp_path):
     assert len(record["fingerprint"]) == 64
     assert artifacts.up_to_date(tmp_path / "out", "k1") == record
     assert artifacts.up_to_date(tmp_path / "out", "other") is None
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".") and "lock" not in p.name] == []
+    assert [
+        p.name for p in tmp_path.iterdir() if p.name.startswith(".") and "lock" not in p.name
+    ] == []
 
 
 def test_failure_leaves_previous_artifact_untouched(tmp_path):

@@ -27,8 +27,9 @@ def test_every_command_has_help(name):
     assert function.__doc__ and function.__doc__.strip()
 
 
-@pytest.mark.parametrize("args", [["--help"], ["preprocess", "--help"], ["train", "--help"],
-                                  ["evaluate", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["preprocess", "--help"], ["train", "--help"], ["evaluate", "--help"]]
+)
 def test_help_imports_nothing_heavy(args):
     code = (
         "import sys, runpy, json\n"
@@ -52,13 +53,18 @@ def test_installed_script_runs_and_maps_errors(tmp_path):
     assert script, "the mmcli console script is not installed"
     ok = subprocess.run([script, "--help"], capture_output=True, text=True)
     assert ok.returncode == 0 and "preprocess" in ok.stdout
-    missing = subprocess.run([script, "inspect", str(tmp_path / "nothing")],
-                             capture_output=True, text=True)
+    missing = subprocess.run(
+        [script, "inspect", str(tmp_path / "nothing")], capture_output=True, text=True
+    )
     assert missing.returncode == 4
     assert missing.stdout == "" and "no such artifact" in missing.stderr
     assert "Traceback" not in missing.stderr
-    module = subprocess.run([sys.executable, "-m", "mmcli", "--version"], capture_output=True,
-                            text=True, env={**os.environ})
+    module = subprocess.run(
+        [sys.executable, "-m", "mmcli", "--version"],
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+    )
     assert module.returncode == 0 and __version__ in module.stdout
 
 

@@ -15,8 +15,14 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_twice_second_run_does_nothing(dataset, tmp_path):
     mmcli = Path(sys.executable).parent / "mmcli"
-    args = ["make", "-f", str(ROOT / "examples/pipeline.mk"), f"MMCLI={mmcli}",
-            f"MANIFEST={dataset}", f"WORK={tmp_path / 'work'}"]
+    args = [
+        "make",
+        "-f",
+        str(ROOT / "examples/pipeline.mk"),
+        f"MMCLI={mmcli}",
+        f"MANIFEST={dataset}",
+        f"WORK={tmp_path / 'work'}",
+    ]
     first = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "preprocess" in first.stdout and "evaluate" in first.stdout

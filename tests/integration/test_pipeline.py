@@ -21,8 +21,14 @@ def _chain(manifest, work, *, method="concat", fail_under=None):
     run_ok("extract-features", work / "prep", "--out", work / "feats")
     run_ok("fuse", work / "feats", "--out", work / "fused", "--method", method)
     run_ok("train", work / "fused", "--out", work / "model", *FAST_TRAIN)
-    return invoke("evaluate", work / "model", work / "fused", "--out", work / "eval",
-                  *(["--fail-under", fail_under] if fail_under else []))
+    return invoke(
+        "evaluate",
+        work / "model",
+        work / "fused",
+        "--out",
+        work / "eval",
+        *(["--fail-under", fail_under] if fail_under else []),
+    )
 
 
 def test_metrics_beat_the_majority_class(pipeline):
@@ -44,8 +50,9 @@ def test_second_run_is_up_to_date_and_changes_nothing(pipeline, dataset):
     result = run_ok("preprocess", dataset, "--out", pipeline / "prep", "--json")
     assert json.loads(result.stdout)["status"] == "up-to-date"
     assert "up-to-date" in run_ok("fuse", pipeline / "feats", "--out", pipeline / "fused").stdout
-    result = run_ok("evaluate", pipeline / "model", pipeline / "fused", "--out", pipeline / "eval",
-                    "--json")
+    result = run_ok(
+        "evaluate", pipeline / "model", pipeline / "fused", "--out", pipeline / "eval", "--json"
+    )
     assert json.loads(result.stdout)["status"] == "up-to-date"
     after = {s: (pipeline / s / "mmcli.json").stat().st_mtime_ns for s in STAGES}
     assert before == after
@@ -63,8 +70,9 @@ def test_content_change_with_old_mtime_reruns(dataset_copy, tmp_path):
     # a parameter change reruns too; --force reruns with nothing changed
     result = run_ok("preprocess", dataset_copy, "--out", work / "prep", "--seed", "5", "--json")
     assert json.loads(result.stdout)["status"] == "built"
-    result = run_ok("preprocess", dataset_copy, "--out", work / "prep", "--seed", "5", "--force",
-                    "--json")
+    result = run_ok(
+        "preprocess", dataset_copy, "--out", work / "prep", "--seed", "5", "--force", "--json"
+    )
     assert json.loads(result.stdout)["status"] == "built"
 
 
@@ -86,8 +94,19 @@ def test_two_runs_give_byte_identical_outputs(dataset, tmp_path, pipeline):
 
 def test_weighted_sum_fusion_and_weights(pipeline):
     out = pipeline / "fused_ws"
-    result = run_ok("fuse", pipeline / "feats", "--out", out, "--method", "weighted-sum",
-                    "--width", "16", "--weights", "image=1,caption=0.5", "--json")
+    result = run_ok(
+        "fuse",
+        pipeline / "feats",
+        "--out",
+        out,
+        "--method",
+        "weighted-sum",
+        "--width",
+        "16",
+        "--weights",
+        "image=1,caption=0.5",
+        "--json",
+    )
     summary = json.loads(result.stdout)
     assert summary["width"] == 16 + 5  # common width plus one presence flag per input
     record = json.loads((out / "mmcli.json").read_text())
@@ -100,17 +119,39 @@ def test_weighted_sum_fusion_and_weights(pipeline):
 
 
 def test_quality_gate_exit_code_and_json(pipeline):
-    result = invoke("evaluate", pipeline / "model", pipeline / "fused", "--out", pipeline / "eval",
-                    "--fail-under", "macro_f1=1.01", "--json")
+    result = invoke(
+        "evaluate",
+        pipeline / "model",
+        pipeline / "fused",
+        "--out",
+        pipeline / "eval",
+        "--fail-under",
+        "macro_f1=1.01",
+        "--json",
+    )
     assert result.exit_code == EXIT_GATE
     summary = json.loads(result.stdout)  # stdout holds the JSON summary and nothing else
     assert summary["gates"]["passed"] is False
     assert "macro_f1" in result.stderr and "below 1.01" in result.stderr
-    ok = invoke("evaluate", pipeline / "model", pipeline / "fused", "--out", pipeline / "eval",
-                "--fail-under", "accuracy=0.5,macro_f1=0.5")
+    ok = invoke(
+        "evaluate",
+        pipeline / "model",
+        pipeline / "fused",
+        "--out",
+        pipeline / "eval",
+        "--fail-under",
+        "accuracy=0.5,macro_f1=0.5",
+    )
     assert ok.exit_code == 0
-    unknown = invoke("evaluate", pipeline / "model", pipeline / "fused", "--out",
-                     pipeline / "eval", "--fail-under", "happiness=1")
+    unknown = invoke(
+        "evaluate",
+        pipeline / "model",
+        pipeline / "fused",
+        "--out",
+        pipeline / "eval",
+        "--fail-under",
+        "happiness=1",
+    )
     assert unknown.exit_code == 2 and "macro_f1" in unknown.stderr
 
 
@@ -131,15 +172,19 @@ def test_predict_new_rows_with_the_fitted_chain(pipeline, dataset, tmp_path):
     # the same rows through evaluate's path give the same probabilities
     evaluated = pd.read_parquet(pipeline / "eval/predictions.parquet").set_index("_row")
     for row in set(evaluated.index) & set(range(12)) - {3}:
-        assert np.allclose(evaluated.loc[row, ["prob_cat", "prob_dog", "prob_owl"]].to_numpy(
-            dtype=float), probs[row], atol=1e-5)
+        assert np.allclose(
+            evaluated.loc[row, ["prob_cat", "prob_dog", "prob_owl"]].to_numpy(dtype=float),
+            probs[row],
+            atol=1e-5,
+        )
 
 
 def test_predict_requires_the_training_columns(pipeline, dataset, tmp_path):
     df = pd.read_csv(dataset).drop(columns=["audio"])
     df.to_csv(dataset.parent / "no_audio.csv", index=False)
-    result = invoke("predict", pipeline / "model", dataset.parent / "no_audio.csv", "--out",
-                    tmp_path / "p.csv")
+    result = invoke(
+        "predict", pipeline / "model", dataset.parent / "no_audio.csv", "--out", tmp_path / "p.csv"
+    )
     assert result.exit_code == EXIT_DATA and "audio" in result.stderr
 
 

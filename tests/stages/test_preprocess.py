@@ -17,13 +17,19 @@ def _manifest(path):
 
 
 def test_builds_artifact_with_fixed_shapes(dataset, tmp_path):
-    result = run_ok("preprocess", dataset, "--out", tmp_path / "prep", "--image-size", "32",
-                    "--json")
+    result = run_ok(
+        "preprocess", dataset, "--out", tmp_path / "prep", "--image-size", "32", "--json"
+    )
     summary = json.loads(result.stdout)
     assert summary["status"] == "built"
     assert summary["rows"]["kept"] == 90 and summary["rows"]["rejected"] == 0
-    assert summary["columns"] == {"image": "image", "audio": "audio", "caption": "text",
-                                  "weight": "number", "colour": "category"}
+    assert summary["columns"] == {
+        "image": "image",
+        "audio": "audio",
+        "caption": "text",
+        "weight": "number",
+        "colour": "category",
+    }
     images = np.load(tmp_path / "prep/arrays/image.npy")
     audio = np.load(tmp_path / "prep/arrays/audio.npy")
     assert images.shape == (90, 32, 32, 3) and images.dtype == np.uint8
@@ -113,16 +119,18 @@ def test_parquet_and_jsonl_manifests_give_the_same_rows(dataset, tmp_path):
         run_ok("preprocess", dataset.parent / name, "--out", out)
         outs.append(out)
     for other in outs[1:]:
-        pd.testing.assert_frame_equal(pd.read_parquet(outs[0] / "rows.parquet"),
-                                      pd.read_parquet(other / "rows.parquet"))
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(outs[0] / "rows.parquet"), pd.read_parquet(other / "rows.parquet")
+        )
         for f in ("arrays/image.npy", "arrays/audio.npy"):
             assert (outs[0] / f).read_bytes() == (other / f).read_bytes()
 
 
 def test_split_column_is_used(dataset_copy, tmp_path):
     df = _manifest(dataset_copy)
-    df["split"] = ["test" if i % 5 == 0 else "Validation" if i % 5 == 1 else "train"
-                   for i in range(len(df))]
+    df["split"] = [
+        "test" if i % 5 == 0 else "Validation" if i % 5 == 1 else "train" for i in range(len(df))
+    ]
     df.loc[2, "split"] = "holdout"
     df.to_csv(dataset_copy, index=False)
     run_ok("preprocess", dataset_copy, "--out", tmp_path / "prep")
@@ -132,8 +140,19 @@ def test_split_column_is_used(dataset_copy, tmp_path):
 
 
 def test_input_override_and_regression_target(dataset_copy, tmp_path):
-    result = run_ok("preprocess", dataset_copy, "--out", tmp_path / "prep", "--target", "weight",
-                    "--input", "label:category", "--input", "colour:ignore", "--json")
+    result = run_ok(
+        "preprocess",
+        dataset_copy,
+        "--out",
+        tmp_path / "prep",
+        "--target",
+        "weight",
+        "--input",
+        "label:category",
+        "--input",
+        "colour:ignore",
+        "--json",
+    )
     summary = json.loads(result.stdout)
     assert summary["task"] == "regression"
     assert summary["columns"]["colour"] == "ignore" and summary["columns"]["label"] == "category"
