@@ -1,10 +1,33 @@
-"""Rebuild sample_data/: an AV-MNIST-style set (a handwritten digit, the same digit spoken,
-a short note, two tabular columns) where every modality alone is weak and together strong.
+"""Rebuild sample_data/: a small AV-MNIST-style set for the README demo.
 
-Needs: `apt-get install espeak-ng` (speech) and the project installed (numpy, pillow,
-soundfile, soxr, scikit-learn). Deterministic: the same seed rebuilds the same files.
+Each of the 400 rows (40 per digit 0-9) is one digit seen several ways, none of them
+reliable alone:
 
-    python scripts/build_sample_data.py            # writes sample_data/
+- image: a handwritten digit from scikit-learn's bundled ``load_digits`` (UCI Optical
+  Recognition of Handwritten Digits, CC BY 4.0), 8x8 upscaled to 32x32 greyscale PNG,
+  with a seeded occluding block and pixel noise;
+- audio: the digit's English name spoken by espeak-ng (varied voice, speed, pitch),
+  0.5 s, 8 kHz mono 16-bit PCM WAV, with seeded background noise;
+- text: a short note giving a partial (parity / size / shape), sometimes wrong or empty hint;
+- pen_pressure: a noisy function of how much ink the digit has;
+- scanner: a category that is pure noise.
+
+In about a third of the rows the image is nearly unreadable and in another third the
+speech is (a sensor failure, as in real collections), so each modality alone is right
+only part of the time while together they cover each other.  About 3% of rows have an
+empty text cell and 2% an empty audio cell (missing modality, no file written).
+
+Needs (Debian/Ubuntu):
+
+    apt-get install espeak-ng
+    pip install numpy pandas pillow soundfile soxr scikit-learn
+
+(all but espeak-ng come with the project: ``pip install -e .``).  Then
+
+    python scripts/build_sample_data.py        # rewrites sample_data/
+
+The script is seeded: with the same versions of espeak-ng, scikit-learn, soxr, Pillow and
+libsndfile it rebuilds byte-identical files.
 """
 
 from __future__ import annotations
@@ -23,85 +46,130 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 OUT = Path(__file__).resolve().parents[1] / "sample_data"
-SEED = 7
+SEED = 20240611
 PER_CLASS = 40
 NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+# English voices shipped with Debian's espeak-ng (`espeak-ng --voices=en`), some with
+# a voice variant (+f2, +m3 ...) for other speakers.
 VOICES = [
     "en",
     "en-us",
     "en-gb-x-rp",
     "en-gb-scotland",
+    "en-gb-x-gbclan",
     "en-029",
+    "en+f2",
     "en+f3",
     "en+m3",
-    "en+f2",
     "en-us+f4",
-    "en-gb-x-gbclan",
+    "en-us+m7",
+    "en-gb-x-rp+f5",
 ]
-RATE = 8000
-SECONDS = 0.6
-# Notes give partial, sometimes wrong, hints: parity or size, never the digit itself.
-HINTS = {
-    "even": ["an even number", "divisible by two", "the clerk wrote: even"],
-    "odd": ["an odd number", "not divisible by two", "the clerk wrote: odd"],
-    "small": ["a small digit", "less than five", "low value on the form"],
-    "large": ["a large digit", "five or more", "high value on the form"],
-    "none": [
-        "scanned from a paper form",
-        "copied from an old ledger",
-        "no remark",
-        "entered by hand at the desk",
-    ],
+RATE = 8000  # Hz, stored sample rate
+CLIP_SECONDS = 0.5  # every clip is exactly this long (the word fits: speed >= 165 wpm)
+SPEED = (165, 260)  # espeak-ng words per minute
+PITCH = (15, 85)  # espeak-ng pitch, 0..99
+IMAGE_SIZE = 32
+
+# Per row, which sensor "failed": its reading is nearly unreadable.
+FAILURE = {"image": 0.35, "audio": 0.35, "none": 0.30}
+# Image: occluding block side (pixels of 32) and Gaussian noise (grey levels of 255).
+IMAGE_OK = {"block": (6, 12), "noise": 45.0}
+IMAGE_BAD = {"block": (18, 26), "noise": 110.0}
+# Audio: signal-to-noise ratio of the white background noise, in dB.
+AUDIO_OK_SNR = (-4.0, 4.0)
+AUDIO_BAD_SNR = (-22.0, -17.0)
+
+TEXT_MISSING = 0.03
+AUDIO_MISSING = 0.02
+TEXT_WRONG = 0.12  # a hint that states the opposite of the truth
+
+# Partial facts about a digit; a note states one or two of them, never the digit.
+LOOPED = {0, 6, 8, 9}  # drawn with a closed loop
+FACTS = {
+    "parity": (
+        lambda d: d % 2 == 0,
+        ["an even number", "divisible by two", "even"],
+        ["an odd number", "not divisible by two", "odd"],
+    ),
+    "size": (
+        lambda d: d < 5,
+        ["smaller than five", "a low digit", "below five"],
+        ["five or more", "a high digit", "at least five"],
+    ),
+    "loop": (
+        lambda d: d in LOOPED,
+        ["drawn with a closed loop", "has a round loop", "loopy"],
+        ["no closed loop", "only open strokes", "all straight or open strokes"],
+    ),
 }
+FILLER = [
+    "scanned from a paper form",
+    "copied from an old ledger",
+    "no remark",
+    "entered by hand at the desk",
+    "written quickly on a form",
+    "the clerk was unsure",
+]
+OPENERS = ["", "note: ", "clerk says ", "looks like "]
 
 
-def hint_for(digit: int, rng: np.random.Generator) -> str:
-    kind = rng.choice(["parity", "size", "none"], p=[0.4, 0.4, 0.2])
-    wrong = rng.random() < 0.15
-    if kind == "parity":
-        key = "even" if (digit % 2 == 0) != wrong else "odd"
-    elif kind == "size":
-        key = "small" if (digit < 5) != wrong else "large"
-    else:
-        key = "none"
-    return str(rng.choice(HINTS[key]))
+def note_for(digit: int, rng: np.random.Generator) -> str:
+    """A short note with zero, one or two partial (sometimes wrong) hints."""
+    n_hints = int(rng.choice([0, 1, 2], p=[0.15, 0.45, 0.40]))
+    if n_hints == 0:
+        return str(rng.choice(FILLER))
+    keys = rng.choice(sorted(FACTS), size=n_hints, replace=False)
+    parts = []
+    for key in keys:
+        test, yes, no = FACTS[str(key)]
+        truth = test(digit)
+        if rng.random() < TEXT_WRONG:
+            truth = not truth
+        parts.append(str(rng.choice(yes if truth else no)))
+    return str(rng.choice(OPENERS)) + ", ".join(parts)
 
 
-def degrade_image(pixels: np.ndarray, rng: np.random.Generator, heavy: bool) -> Image.Image:
+def make_image(pixels: np.ndarray, rng: np.random.Generator, bad: bool) -> Image.Image:
     """8x8 digit (0..16) -> 32x32 greyscale with an occluding block and noise."""
-    img = Image.fromarray((pixels * 255 / 16).astype(np.uint8)).resize(
-        (32, 32), Image.Resampling.BILINEAR
-    )
-    arr = np.asarray(img, np.float32)
-    size = int(rng.integers(18, 24) if heavy else rng.integers(6, 10))
-    y, x = rng.integers(0, 32 - size, size=2)
+    img = Image.fromarray((pixels * (255 / 16)).round().astype(np.uint8), mode="L")
+    arr = np.asarray(img.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR), np.float32)
+    arr = arr.copy()
+    spec = IMAGE_BAD if bad else IMAGE_OK
+    size = int(rng.integers(spec["block"][0], spec["block"][1] + 1))
+    y, x = rng.integers(0, IMAGE_SIZE - size + 1, size=2)
     arr[y : y + size, x : x + size] = rng.uniform(0, 255)
-    arr += rng.normal(0, 110 if heavy else 30, arr.shape)
-    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), mode="L")
+    arr += rng.normal(0, spec["noise"], arr.shape)
+    return Image.fromarray(np.clip(arr, 0, 255).round().astype(np.uint8), mode="L")
 
 
-def speak(word: str, rng: np.random.Generator, heavy: bool) -> np.ndarray:
-    """The word from espeak-ng with a random voice, speed and pitch, at 8 kHz, in noise."""
+def speak(word: str, rng: np.random.Generator, bad: bool) -> np.ndarray:
+    """The word from espeak-ng (random voice, speed, pitch) at 8 kHz, in noise, int16."""
     voice = str(rng.choice(VOICES))
-    speed = int(rng.integers(170, 250))
-    pitch = int(rng.integers(20, 80))
+    speed = int(rng.integers(SPEED[0], SPEED[1] + 1))
+    pitch = int(rng.integers(PITCH[0], PITCH[1] + 1))
     wav = subprocess.run(
         ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", word],
         capture_output=True,
         check=True,
     ).stdout
     y, rate = sf.read(io.BytesIO(wav), dtype="float32")
-    y = soxr.resample(y, rate, RATE)
-    y = y / (np.abs(y).max() + 1e-9) * 0.5
-    length = int(RATE * SECONDS)
-    clip = np.zeros(length, np.float32)  # the word at a random offset
-    start = int(rng.integers(0, max(1, length - len(y))))
-    clip[start : start + len(y)] = y[: length - start]
+    y = soxr.resample(y, rate, RATE).astype(np.float32)
+    voiced = np.flatnonzero(np.abs(y) > 0.02 * np.abs(y).max())
+    y = y[voiced[0] : voiced[-1] + 1]  # drop espeak's leading and trailing silence
+    y = y / np.abs(y).max() * 0.5
+    length = int(RATE * CLIP_SECONDS)
+    if len(y) > length:
+        raise RuntimeError(f"{word!r} ({voice}, {speed} wpm) is longer than {CLIP_SECONDS} s")
+    clip = np.zeros(length, np.float32)
+    start = int(rng.integers(0, length - len(y) + 1))  # the word at a random offset
+    clip[start : start + len(y)] = y
+    snr_db = rng.uniform(*(AUDIO_BAD_SNR if bad else AUDIO_OK_SNR))
     noise = rng.normal(0, 1, length).astype(np.float32)
-    snr_db = rng.uniform(-20, -16) if heavy else rng.uniform(-3, 3)
-    noise *= np.sqrt(np.mean(y**2) / (10 ** (snr_db / 10)) / np.mean(noise**2))
-    # Quiet overall level: FLAC stores quiet noise in fewer bits.
-    return np.clip(clip + noise, -1, 1) * 0.25
+    noise *= np.sqrt(np.mean(y**2) / 10 ** (snr_db / 10) / np.mean(noise**2))
+    mix = clip + noise
+    mix = mix / np.abs(mix).max() * 0.9
+    return np.round(mix * 32767).astype(np.int16)
 
 
 def main() -> int:
@@ -110,47 +178,46 @@ def main() -> int:
         return 1
     rng = np.random.default_rng(SEED)
     digits = load_digits()
-    shutil.rmtree(OUT / "images", ignore_errors=True)
-    shutil.rmtree(OUT / "audio", ignore_errors=True)
-    (OUT / "images").mkdir(parents=True)
-    (OUT / "audio").mkdir()
-    rows = []
+    for sub in ("images", "audio"):
+        shutil.rmtree(OUT / sub, ignore_errors=True)
+        (OUT / sub).mkdir(parents=True)
+    (OUT / "manifest.csv").unlink(missing_ok=True)
+
+    # Which source digits, in which (shuffled) order: ids carry no hint of the label.
+    picks = []
     for digit in range(10):
         pool = np.flatnonzero(digits.target == digit)
-        for k, index in enumerate(rng.choice(pool, size=PER_CLASS, replace=False)):
-            sid = f"d{digit}_{k:02d}"
-            # Like a real sensor failure, one of image and speech is often near-unreadable:
-            # each alone is right only part of the time, together they cover each other.
-            bad = rng.choice(["image", "audio", "neither"], p=[0.4, 0.4, 0.2])
-            degrade_image(digits.images[index], rng, bad == "image").save(
-                OUT / "images" / f"{sid}.png", optimize=True
-            )
-            audio = f"audio/{sid}.flac"
-            if rng.random() < 0.02:
-                audio = ""  # a missing recording: a missing modality, not an error
-            else:
-                sf.write(
-                    OUT / audio,
-                    speak(NAMES[digit], rng, bad == "audio"),
-                    RATE,
-                    format="FLAC",
-                    subtype="PCM_16",
-                )
-            text = "" if rng.random() < 0.03 else hint_for(digit, rng)
-            ink = float((digits.images[index] > 8).mean())
-            rows.append(
-                {
-                    "id": sid,
-                    "image": f"images/{sid}.png",
-                    "audio": audio,
-                    "text": text,
-                    "pen_pressure": round(ink * 3 + rng.normal(0, 0.3), 3),
-                    "scanner": str(rng.choice(["north", "south", "east"])),
-                    "label": NAMES[digit],
-                }
-            )
-    order = rng.permutation(len(rows))
-    pd.DataFrame([rows[i] for i in order]).to_csv(OUT / "manifest.csv", index=False)
+        picks += [(digit, int(i)) for i in rng.choice(pool, size=PER_CLASS, replace=False)]
+    picks = [picks[i] for i in rng.permutation(len(picks))]
+
+    rows = []
+    for n, (digit, index) in enumerate(picks, start=1):
+        sid = f"s{n:04d}"
+        failed = str(rng.choice(list(FAILURE), p=list(FAILURE.values())))
+        image = f"images/{sid}.png"
+        make_image(digits.images[index], rng, failed == "image").save(OUT / image)
+        audio = f"audio/{sid}.wav"
+        samples = speak(NAMES[digit], rng, failed == "audio")
+        if rng.random() < AUDIO_MISSING:
+            audio = ""  # a missing recording: a missing modality, not a broken file
+        else:
+            sf.write(OUT / audio, samples, RATE, format="WAV", subtype="PCM_16")
+        text = note_for(digit, rng)
+        if rng.random() < TEXT_MISSING:
+            text = ""
+        ink = float(digits.images[index].sum()) / (64 * 16)  # 0..1, share of ink
+        rows.append(
+            {
+                "id": sid,
+                "image": image,
+                "audio": audio,
+                "text": text,
+                "pen_pressure": round(1.0 + 4.0 * ink + float(rng.normal(0, 0.25)), 3),
+                "scanner": str(rng.choice(["north", "south", "east", "west"])),
+                "label": NAMES[digit],
+            }
+        )
+    pd.DataFrame(rows).to_csv(OUT / "manifest.csv", index=False, lineterminator="\n")
     print(f"wrote {len(rows)} rows to {OUT}")
     return 0
 

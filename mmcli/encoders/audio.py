@@ -19,14 +19,15 @@ def _frames(sample_rate: int) -> tuple[int, int]:
     return n_fft, max(1, int(round(0.010 * sample_rate)))
 
 
-def _in_chunks(encode: Callable[[np.ndarray], np.ndarray], values: np.ndarray,
-               dim: int) -> np.ndarray:
-    # Silence and zero-energy frames can still yield NaN in ratios; 0 is their honest value.
+def _in_chunks(
+    encode: Callable[[np.ndarray], np.ndarray], values: np.ndarray, dim: int
+) -> np.ndarray:
     y = np.asarray(values, dtype=np.float32)
     out = np.zeros((len(y), dim), np.float32)
     for i in range(0, len(y), _CHUNK):
-        block = encode(np.ascontiguousarray(y[i:i + _CHUNK]))
-        out[i:i + _CHUNK] = np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0)
+        block = encode(np.ascontiguousarray(y[i : i + _CHUNK]))
+        # Silent clips can still give 0/0 in librosa's ratios; 0 is the honest value there.
+        out[i : i + _CHUNK] = np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0)
     return out
 
 
@@ -41,6 +42,8 @@ class AudioMFCC(Encoder):
     name = "mfcc"
     modality = "audio"
     description = "20 MFCCs + deltas (mean/std), spectral centroid/bandwidth/rolloff, ZCR, RMS"
+    #: Mel bands under the MFCCs: librosa's default 128 leaves empty filters at n_fft=512.
+    N_MELS = 40
 
     def __init__(self, sample_rate: int = 16000, n_mfcc: int = 20, **options: object):
         super().__init__(sample_rate=sample_rate, n_mfcc=n_mfcc, **options)
@@ -51,33 +54,37 @@ class AudioMFCC(Encoder):
         return 4 * self.n_mfcc + 10
 
     def transform(self, values: np.ndarray) -> np.ndarray:
+        return _in_chunks(self._encode, values, self.dim)
+
+    def _encode(self, y: np.ndarray) -> np.ndarray:
         import librosa
 
-        y = np.ascontiguousarray(values, dtype=np.float32)
-        if len(y) == 0:
-            return np.zeros((0, self.dim), np.float32)
         sr = self.sample_rate
         n_fft, hop = _frames(sr)
-        # librosa works on a whole batch at once along the leading axis.
-        power = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop)) ** 2
-        mel = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=40)
-        mfcc = librosa.feature.mfcc(
-            S=librosa.power_to_db(mel, ref=1.0, top_db=None), n_mfcc=self.n_mfcc
-        )
+        # One STFT serves every feature; librosa works along the leading (clip) axis.
+        power = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop, center=True)) ** 2
+        mel = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=self.N_MELS)
+        # amin keeps silence finite: -100 dB rather than -inf.
+        db = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None)
+        mfcc = librosa.feature.mfcc(S=db, n_mfcc=self.n_mfcc)
+        # mode="nearest" works for clips shorter than the 9-frame delta window.
         delta = librosa.feature.delta(mfcc, mode="nearest")
         magnitude = np.sqrt(power)
-        shape = [
-            librosa.feature.spectral_centroid(S=magnitude, sr=sr, n_fft=n_fft) / (sr / 2),
-            librosa.feature.spectral_bandwidth(S=magnitude, sr=sr, n_fft=n_fft) / (sr / 2),
-            librosa.feature.spectral_rolloff(S=magnitude, sr=sr, n_fft=n_fft) / (sr / 2),
+        nyquist = sr / 2
+        shape = [  # each (n, 1, frames); frequencies as a share of Nyquist
+            librosa.feature.spectral_centroid(S=magnitude, sr=sr, n_fft=n_fft) / nyquist,
+            librosa.feature.spectral_bandwidth(S=magnitude, sr=sr, n_fft=n_fft) / nyquist,
+            librosa.feature.spectral_rolloff(S=magnitude, sr=sr, n_fft=n_fft) / nyquist,
             librosa.feature.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop),
             librosa.feature.rms(S=magnitude, frame_length=n_fft),
         ]
-        frames = min(s.shape[-1] for s in shape + [mfcc])
+        frames = min(s.shape[-1] for s in [*shape, mfcc])
+        # MFCCs are in dB-like units (tens to hundreds) and deltas about a tenth of that;
+        # the divisions bring every block near unit scale, so no block dominates a
+        # distance before fuse normalises them.
         stats = [_mean_std(mfcc[..., :frames]) / 100.0, _mean_std(delta[..., :frames]) / 10.0]
         stats += [_mean_std(s[..., :frames]) for s in shape]
-        out = np.concatenate(stats, axis=-1)
-        return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+        return np.concatenate(stats, axis=-1).reshape(len(y), self.dim)
 
 
 class AudioLogMel(Encoder):
@@ -96,15 +103,16 @@ class AudioLogMel(Encoder):
         return 2 * self.n_mels
 
     def transform(self, values: np.ndarray) -> np.ndarray:
+        return _in_chunks(self._encode, values, self.dim)
+
+    def _encode(self, y: np.ndarray) -> np.ndarray:
         import librosa
 
-        y = np.ascontiguousarray(values, dtype=np.float32)
-        if len(y) == 0:
-            return np.zeros((0, self.dim), np.float32)
-        n_fft, hop = _frames(self.sample_rate)
+        sr = self.sample_rate
+        n_fft, hop = _frames(sr)
         mel = librosa.feature.melspectrogram(
-            y=y, sr=self.sample_rate, n_fft=n_fft, hop_length=hop, n_mels=self.n_mels
+            y=y, sr=sr, n_fft=n_fft, hop_length=hop, center=True, n_mels=self.n_mels
         )
-        # amin keeps silence finite: -100 dB rather than -inf.
+        # amin keeps silence finite (-100 dB, not -inf); /100 brings dB near unit scale.
         db = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None) / 100.0
-        return np.nan_to_num(_mean_std(db), nan=0.0).astype(np.float32)
+        return _mean_std(db)

@@ -26,10 +26,13 @@ class TextTfidf(Encoder):
     def _new(self, vocabulary: dict[str, int] | None = None) -> Any:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
+        # With a vocabulary given (restoring a fitted state) max_features plays no part.
         return TfidfVectorizer(
             ngram_range=(1, 2),
             max_features=self.max_features,
             sublinear_tf=True,
+            min_df=1,
+            lowercase=True,
             dtype=np.float32,
             vocabulary=vocabulary,
         )
@@ -42,7 +45,9 @@ class TextTfidf(Encoder):
         self._vectorizer = self._new()
         try:
             self._vectorizer.fit(values)
-        except ValueError:
+        except ValueError as error:
+            if "empty vocabulary" not in str(error):
+                raise
             raise DataError(
                 "text encoder tfidf: the train split's texts have no words (empty vocabulary)",
                 hint="use --text hashing, or check the column",
@@ -55,14 +60,16 @@ class TextTfidf(Encoder):
         vocabulary = {term: int(i) for term, i in self._vectorizer.vocabulary_.items()}
         return (
             {"options": self.options, "vocabulary": vocabulary},
-            {"idf": self._vectorizer.idf_.astype(np.float64)},
+            # Kept in its fitted dtype (float32) so a restored encoder is byte-identical.
+            {"idf": np.asarray(self._vectorizer.idf_)},
         )
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> TextTfidf:
         encoder = cls(**meta["options"])
         encoder._vectorizer = encoder._new(vocabulary=meta["vocabulary"])
-        encoder._vectorizer.idf_ = arrays["idf"]  # restores the fitted idf: nothing is refitted
+        # Setting idf_ restores the fitted weights: nothing is refitted.
+        encoder._vectorizer.idf_ = np.asarray(arrays["idf"], dtype=np.float32)
         return encoder
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ def load_audio(path: Path, sample_rate: int, seconds: float) -> np.ndarray:
     # Checked from the header, before decoding allocates anything.
     if not 1 <= info.channels <= MAX_CHANNELS:
         raise AudioRejected(f"{info.channels} channels (at most {MAX_CHANNELS})")
+    _check_wav_length(path)
     if info.samplerate <= 0 or info.frames <= 0:
         raise AudioRejected("no audio samples")
     if info.frames / info.samplerate > MAX_SECONDS:
@@ -50,3 +52,31 @@ def load_audio(path: Path, sample_rate: int, seconds: float) -> np.ndarray:
     out = np.zeros(length, dtype=np.float32)
     out[: min(length, len(mono))] = mono[:length]
     return out
+
+
+def _check_wav_length(path: Path) -> None:
+    """Refuse a WAV whose data chunk is shorter than its header says.
+
+    libsndfile quietly shrinks the frame count to what the file holds, so a truncated
+    WAV would otherwise decode as a shorter clip.
+    """
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+            return
+        order = "<" if head[:4] == b"RIFF" else ">"
+        size = path.stat().st_size
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return
+            chunk_id, chunk_size = chunk[:4], struct.unpack(order + "I", chunk[4:])[0]
+            if chunk_id == b"data":
+                available = size - f.tell()
+                # 0 and 0xFFFFFFFF mark a stream whose length was never filled in.
+                if chunk_size not in (0, 0xFFFFFFFF) and chunk_size > available:
+                    raise AudioRejected(
+                        f"truncated: header says {chunk_size} bytes of audio, file has {available}"
+                    )
+                return
+            f.seek(chunk_size + (chunk_size & 1), 1)
