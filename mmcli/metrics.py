@@ -26,14 +26,14 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, class_names: l
     precision, recall, f1, support = m.precision_recall_fscore_support(
         y_true, y_pred, labels=labels, zero_division=0
     )
-    try:
+    roc_auc: float | None = None
+    # Undefined (not zero) when a class has no rows here: one-vs-rest needs both sides.
+    if len(np.unique(y_true)) == k:
         if k == 2:
             auc = m.roc_auc_score(y_true, proba[:, 1])
         else:
             auc = m.roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=labels)
-        roc_auc: float | None = _r(auc)
-    except ValueError:  # a class absent from y_true: AUC is undefined, not zero
-        roc_auc = None
+        roc_auc = _r(auc) if np.isfinite(auc) else None
     counts = np.bincount(y_true, minlength=k)
     return {
         "n": int(len(y_true)),

@@ -66,7 +66,7 @@ VOICES = [
     "en-gb-x-rp+f5",
 ]
 RATE = 8000  # Hz, stored sample rate
-CLIP_SECONDS = 0.5  # every clip is exactly this long (the word fits: speed >= 165 wpm)
+CLIP_SECONDS = 0.5  # every clip is exactly this long; a word too slow is re-spoken faster
 SPEED = (165, 260)  # espeak-ng words per minute
 PITCH = (15, 85)  # espeak-ng pitch, 0..99
 IMAGE_SIZE = 32
@@ -148,19 +148,21 @@ def speak(word: str, rng: np.random.Generator, bad: bool) -> np.ndarray:
     voice = str(rng.choice(VOICES))
     speed = int(rng.integers(SPEED[0], SPEED[1] + 1))
     pitch = int(rng.integers(PITCH[0], PITCH[1] + 1))
-    wav = subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", word],
-        capture_output=True,
-        check=True,
-    ).stdout
-    y, rate = sf.read(io.BytesIO(wav), dtype="float32")
-    y = soxr.resample(y, rate, RATE).astype(np.float32)
-    voiced = np.flatnonzero(np.abs(y) > 0.02 * np.abs(y).max())
-    y = y[voiced[0] : voiced[-1] + 1]  # drop espeak's leading and trailing silence
-    y = y / np.abs(y).max() * 0.5
     length = int(RATE * CLIP_SECONDS)
-    if len(y) > length:
-        raise RuntimeError(f"{word!r} ({voice}, {speed} wpm) is longer than {CLIP_SECONDS} s")
+    while True:
+        wav = subprocess.run(
+            ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", word],
+            capture_output=True,
+            check=True,
+        ).stdout
+        y, rate = sf.read(io.BytesIO(wav), dtype="float32")
+        y = soxr.resample(y, rate, RATE).astype(np.float32)
+        voiced = np.flatnonzero(np.abs(y) > 0.02 * np.abs(y).max())
+        y = y[voiced[0] : voiced[-1] + 1]  # drop espeak's leading and trailing silence
+        if len(y) <= length:
+            break
+        speed += 15  # a slow voice: say it faster until it fits the clip
+    y = y / np.abs(y).max() * 0.5
     clip = np.zeros(length, np.float32)
     start = int(rng.integers(0, length - len(y) + 1))  # the word at a random offset
     clip[start : start + len(y)] = y
