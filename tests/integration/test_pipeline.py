@@ -220,3 +220,12 @@ def test_regression_pipeline(dataset, tmp_path):
     metrics = json.loads(result.stdout)["metrics"]
     assert metrics["mae"] < metrics["mean_baseline_mae"]
     assert (work / "eval/predicted_vs_actual.png").exists()
+
+
+def test_plain_progress_lines_in_logs_and_quiet(dataset, tmp_path):
+    logged = run_ok("preprocess", dataset, "--out", tmp_path / "a")
+    assert "preprocess: decoding media" in logged.stderr  # not a terminal: plain lines
+    assert "\x1b[" not in logged.stderr  # no terminal escape codes in logs
+    assert logged.stdout.startswith("preprocess: built")
+    quiet = run_ok("preprocess", dataset, "--out", tmp_path / "b", "--quiet")
+    assert quiet.stdout == "" and quiet.stderr == ""
