@@ -13,10 +13,10 @@ _CHUNK_PIXELS = 1 << 22
 
 
 def _grey(images: np.ndarray) -> np.ndarray:
-    # ITU-R 601 luma, in [0, 1]
-    return (
-        images[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    ) / 255.0
+    # ITU-R 601 luma, in [0, 1]. Spelt out rather than a matmul so that no BLAS kernel
+    # (whose rounding can depend on the batch's shape) decides a pixel's value.
+    rgb = images.astype(np.float32) / 255.0
+    return 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
 
 
 def _l2(x: np.ndarray) -> np.ndarray:

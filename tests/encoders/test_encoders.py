@@ -21,12 +21,12 @@ def _images(n: int, h: int = 32, w: int = 32) -> np.ndarray:
 
 
 def _audio(n: int, seconds: float = 0.5) -> np.ndarray:
+    """n - 1 noisy tones and, last, one silent clip."""
     t = np.arange(int(seconds * SR)) / SR
-    clips = [np.sin(2 * np.pi * (200 + 300 * i) * t) * 0.3 for i in range(n)]
-    clips[-1] = np.zeros_like(t)  # one silent clip in every batch
-    return (
-        np.stack(clips) + RNG.normal(0, 0.01, (n, len(t))) * (np.arange(n) < n - 1)[:, None]
-    ).astype(np.float32)
+    clips = np.stack([0.3 * np.sin(2 * np.pi * (200 + 300 * i) * t) for i in range(n)])
+    clips += RNG.normal(0, 0.01, clips.shape)
+    clips[-1] = 0.0
+    return clips.astype(np.float32)
 
 
 TEXTS = ["the cat sat on the mat", "a dog ran home", "the dog and the cat", "birds sing"]
