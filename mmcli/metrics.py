@@ -1,51 +1,64 @@
-"""Metrics (scikit-learn) and --fail-under quality gates."""
+"""Metrics (scikit-learn) and --fail-under quality gates.
+
+Every value returned is a plain Python int, float or None, rounded to 6 decimals,
+so a metrics dict goes straight into ``json.dumps`` and compares equal across runs.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from mmcli.errors import UsageError
+from mmcli.errors import DataError, UsageError
 
-#: Metrics where lower is better: a gate on them fails when the value is above its bound.
-LOWER_IS_BETTER = {"mae", "rmse", "log_loss"}
+#: Error metrics: a --fail-under gate on them means "at most", so it fails when
+#: the value is ABOVE its bound. Every other metric is higher-is-better.
+LOWER_IS_BETTER = frozenset({"mae", "rmse", "log_loss", "mean_baseline_mae"})
+
+_GATE_SYNTAX = "expected METRIC=NUMBER, e.g. macro_f1=0.8 (several: a=0.5,b=0.7)"
 
 
 def _r(x: float) -> float:
     return round(float(x), 6)
 
 
-def classification_metrics(y_true: np.ndarray, proba: np.ndarray, class_names: list[str]) -> dict:
-    """Accuracy, balanced accuracy, macro/weighted F1, log loss, ROC-AUC, per class, confusion."""
+def classification_metrics(y_true: Any, proba: Any, class_names: list[str]) -> dict[str, Any]:
+    """Score class probabilities against integer labels.
+
+    ``y_true`` holds class indices in ``range(k)``; ``proba`` is ``(n, k)`` and the
+    prediction is its argmax. Returns accuracy, balanced_accuracy, macro_f1,
+    weighted_f1, log_loss, roc_auc (macro one-vs-rest; None when undefined, e.g. a
+    class has no rows), per_class, a k x k confusion_matrix (rows true, columns
+    predicted), majority_baseline_accuracy and n.
+    """
     from sklearn import metrics as m
 
+    y_true = np.asarray(y_true).astype(int, copy=False).ravel()
+    proba = np.asarray(proba, dtype=np.float64)
     k = len(class_names)
+    _check_classification_inputs(y_true, proba, k)
     labels = list(range(k))
     y_pred = proba.argmax(axis=1)
     precision, recall, f1, support = m.precision_recall_fscore_support(
         y_true, y_pred, labels=labels, zero_division=0
     )
-    roc_auc: float | None = None
-    # Undefined (not zero) when a class has no rows here: one-vs-rest needs both sides.
-    if len(np.unique(y_true)) == k:
-        if k == 2:
-            auc = m.roc_auc_score(y_true, proba[:, 1])
-        else:
-            auc = m.roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=labels)
-        roc_auc = _r(auc) if np.isfinite(auc) else None
     counts = np.bincount(y_true, minlength=k)
     return {
         "n": int(len(y_true)),
         "accuracy": _r(m.accuracy_score(y_true, y_pred)),
-        "balanced_accuracy": _r(m.balanced_accuracy_score(y_true, y_pred)) if len(y_true) else 0.0,
+        # Mean recall over the classes that have rows: sklearn's definition, computed
+        # from the per-class recall so an absent class does not raise a warning.
+        "balanced_accuracy": _r(recall[counts > 0].mean()),
         "macro_f1": _r(m.f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
         "weighted_f1": _r(
             m.f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)
         ),
-        "log_loss": _r(m.log_loss(y_true, np.clip(proba, 1e-15, 1), labels=labels)),
-        "roc_auc": roc_auc,
-        "majority_baseline_accuracy": _r(counts.max() / max(len(y_true), 1)),
+        # labels= keeps the loss defined when some class has no rows in this split.
+        "log_loss": _r(m.log_loss(y_true, proba, labels=labels)),
+        "roc_auc": _roc_auc(y_true, proba, k),
+        "majority_baseline_accuracy": _r(counts.max() / len(y_true)),
         "per_class": {
             name: {
                 "precision": _r(precision[i]),
@@ -59,17 +72,62 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, class_names: l
     }
 
 
-def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
-    """MAE, RMSE, R² and the MAE of always predicting the mean."""
+def _check_classification_inputs(y_true: np.ndarray, proba: np.ndarray, k: int) -> None:
+    if len(y_true) == 0:
+        raise DataError("no rows to score")
+    if proba.ndim != 2 or proba.shape != (len(y_true), k):
+        raise DataError(
+            f"probabilities have shape {proba.shape}, expected ({len(y_true)}, {k}): "
+            "one row per label, one column per class"
+        )
+    if y_true.min() < 0 or y_true.max() >= k:
+        raise DataError(
+            f"labels must be class indices 0..{k - 1}, got {y_true.min()}..{y_true.max()}"
+        )
+    if not np.isfinite(proba).all():
+        raise DataError("probabilities contain NaN or infinity")
+
+
+def _roc_auc(y_true: np.ndarray, proba: np.ndarray, k: int) -> float | None:
     from sklearn import metrics as m
 
-    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+    # Undefined (not zero) when a class has no rows: one-vs-rest needs both sides.
+    if k < 2 or len(np.unique(y_true)) < k:
+        return None
+    try:
+        if k == 2:
+            auc = m.roc_auc_score(y_true, proba[:, 1])
+        else:
+            auc = m.roc_auc_score(
+                y_true, proba, multi_class="ovr", average="macro", labels=list(range(k))
+            )
+    except ValueError:
+        # e.g. rows that do not sum to 1: report "undefined" rather than fail an evaluation.
+        return None
+    return _r(auc) if np.isfinite(auc) else None
+
+
+def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, Any]:
+    """MAE, RMSE, R² (None with under 2 rows or a constant target) and the mean baseline.
+
+    ``mean_baseline_mae`` is the MAE of always predicting the mean of ``y_true``:
+    a model worth keeping beats it.
+    """
+    from sklearn import metrics as m
+
+    y_true = np.asarray(y_true, dtype=np.float64).ravel()
+    y_pred = np.asarray(y_pred, dtype=np.float64).ravel()
+    if len(y_true) == 0:
+        raise DataError("no rows to score")
+    if y_true.shape != y_pred.shape:
+        raise DataError(f"{len(y_true)} targets but {len(y_pred)} predictions")
     r2 = None
     if len(y_true) >= 2 and np.ptp(y_true) > 0:
         r2 = _r(m.r2_score(y_true, y_pred))
     return {
         "n": int(len(y_true)),
         "mae": _r(m.mean_absolute_error(y_true, y_pred)),
+        # sqrt of MSE rather than root_mean_squared_error, which needs sklearn >= 1.4.
         "rmse": _r(np.sqrt(m.mean_squared_error(y_true, y_pred))),
         "r2": r2,
         "mean_baseline_mae": _r(np.abs(y_true - y_true.mean()).mean()),
@@ -77,38 +135,64 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
 
 
 def parse_gates(specs: list[str]) -> list[tuple[str, float]]:
-    """``["macro_f1=0.5", "accuracy=0.6,roc_auc=0.7"]`` -> [(name, value), ...]."""
+    """``["macro_f1=0.5", "accuracy=0.6,roc_auc=0.7"]`` -> ``[(name, bound), ...]`` in order.
+
+    Raises UsageError for an item without ``=``, without a name, or whose bound is
+    not a finite number.
+    """
     gates = []
     for spec in specs:
-        for part in filter(None, (p.strip() for p in spec.split(","))):
-            name, sep, value = part.partition("=")
+        for part in (p.strip() for p in spec.split(",")):
+            if not part:
+                continue  # tolerate "a=1," and "a=1,,b=2"
+            name, sep, value = (s.strip() for s in part.partition("="))
             try:
-                if not sep or not name.strip():
-                    raise ValueError
-                gates.append((name.strip(), float(value)))
+                bound = float(value)
             except ValueError:
-                raise UsageError(
-                    f"--fail-under {part!r}: expected METRIC=NUMBER, e.g. macro_f1=0.8"
-                ) from None
+                bound = math.nan
+            if not sep or not name or not math.isfinite(bound):
+                raise UsageError(f"--fail-under {part!r}: {_GATE_SYNTAX}")
+            gates.append((name, bound))
     return gates
 
 
 def check_gates(metrics: dict[str, Any], gates: list[tuple[str, float]]) -> list[str]:
-    """Human-readable failures, empty when every gate passes."""
+    """Human-readable failures, e.g. ``"macro_f1 = 0.412 is below 0.5"``; empty when all pass.
+
+    A gate is a lower bound ("fail under") for every metric except the error metrics
+    in ``LOWER_IS_BETTER`` (mae, rmse, log_loss, mean_baseline_mae): for those it is an
+    upper bound, and the failure says so: ``"rmse = 3.1 is above 2"``.
+
+    Raises UsageError when a gate names a metric that is not a number here (unknown,
+    or None because it is undefined for this data); the message lists those that are.
+    """
     scalars = sorted(
-        k
-        for k, v in metrics.items()
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "n"
+        name
+        for name, value in metrics.items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and name != "n"
     )
     failures = []
     for name, bound in gates:
-        value = metrics.get(name)
         if name not in scalars:
+            undefined = name in metrics and metrics[name] is None
+            why = "is undefined for this data" if undefined else "is not a metric"
             raise UsageError(
-                f"--fail-under: no metric {name!r} here", hint=f"metrics: {', '.join(scalars)}"
+                f"--fail-under {name}: {name!r} {why}",
+                hint=f"gate on one of: {', '.join(scalars)}",
             )
+        value = metrics[name]
+        shown, limit = _distinct(value, bound)
         if name in LOWER_IS_BETTER and value > bound:
-            failures.append(f"{name} = {value:.4g} is above {bound:g}")
+            failures.append(f"{name} = {shown} is above {limit}")
         elif name not in LOWER_IS_BETTER and value < bound:
-            failures.append(f"{name} = {value:.4g} is below {bound:g}")
+            failures.append(f"{name} = {shown} is below {limit}")
     return failures
+
+
+def _distinct(value: float, bound: float) -> tuple[str, str]:
+    # Short numbers, but never "0.5 is below 0.5": add digits until the two differ.
+    for digits in (4, 6, 8, 12):
+        shown, limit = f"{value:.{digits}g}", f"{bound:.{digits}g}"
+        if shown != limit:
+            return shown, limit
+    return repr(float(value)), repr(float(bound))

@@ -1,90 +1,135 @@
-"""PNG plots (matplotlib, Agg backend), written byte-for-byte reproducibly."""
+"""PNG plots (matplotlib, Agg backend), written byte-for-byte reproducibly.
+
+Same inputs and the same matplotlib give the same bytes: fixed size and dpi, the
+default style whatever the user's matplotlibrc says, and no software/date stamp.
+matplotlib is imported inside the functions so importing this module stays cheap.
+"""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
-# No software/date stamp in the file, so the same numbers give the same bytes.
-_SAVE = {"dpi": 100, "metadata": {"Software": None}}
+#: Every plot is FIGSIZE inches at DPI: 600 x 500 pixels.
+FIGSIZE = (6.0, 5.0)
+DPI = 100
 
 
 def _pyplot() -> Any:
     import matplotlib
 
+    # Agg before pyplot: no display needed, and it renders the same everywhere.
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
 
 
+def _save(plt: Any, fig: Any, path: str | Path) -> None:
+    try:
+        fig.tight_layout()
+        fig.savefig(path, format="png", dpi=DPI, metadata={"Software": None})
+    finally:
+        plt.close(fig)
+
+
 def confusion_matrix_png(
-    cm: list[list[int]], class_names: list[str], path: Path, title: str = "Confusion matrix"
+    cm: list[list[int]],
+    class_names: list[str],
+    path: str | Path,
+    title: str = "Confusion matrix",
 ) -> None:
-    """Annotated heatmap: rows are true classes, columns predicted."""
+    """Annotated heatmap of counts: rows are true classes, columns predicted."""
     plt = _pyplot()
     k = len(class_names)
-    side = max(4.0, 0.6 * k + 2.5)
-    fig, ax = plt.subplots(figsize=(side, side))
-    ax.imshow(cm, cmap="Blues")
-    top = max((max(row) for row in cm), default=0)
-    for i in range(k):
-        for j in range(k):
-            ax.text(
-                j,
-                i,
-                str(cm[i][j]),
-                ha="center",
-                va="center",
-                color="white" if cm[i][j] > top / 2 else "black",
-            )
-    ax.set_xticks(range(k), class_names, rotation=45, ha="right")
-    ax.set_yticks(range(k), class_names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, **_SAVE)
-    plt.close(fig)
+    top = max((max(row) for row in cm if row), default=0)
+    # Smaller digits as classes grow, so counts stay inside their cells.
+    fontsize = 10 if k <= 8 else max(5, 80 // k)
+    with plt.style.context("default"):
+        fig, ax = plt.subplots(figsize=FIGSIZE)
+        ax.imshow(cm, cmap="Blues", vmin=0, vmax=max(top, 1))
+        for i in range(k):
+            for j in range(k):
+                ax.text(
+                    j,
+                    i,
+                    str(cm[i][j]),
+                    ha="center",
+                    va="center",
+                    fontsize=fontsize,
+                    color="white" if cm[i][j] > top / 2 else "black",
+                )
+        ax.set_xticks(range(k), class_names, rotation=45, ha="right")
+        ax.set_yticks(range(k), class_names)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(title)
+        _save(plt, fig, path)
 
 
 def training_curve_png(
-    history: list[dict[str, Any]], path: Path, best_epoch: int | None = None
+    history: list[dict[str, Any]], path: str | Path, best_epoch: int | None = None
 ) -> None:
-    """Train/val loss per epoch, the val score on a second axis, the best epoch marked."""
+    """Train/val loss per epoch on the left axis, val score on the right, best epoch dashed.
+
+    ``history`` items look like ``{"epoch": 1, "train_loss": .., "val_loss": ..,
+    "val_score": ..}``; any of the three values may be missing or None. The best
+    epoch is ``best_epoch`` if given, else the first item marked ``"best": True``.
+    """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    if best_epoch is None:
+        best_epoch = next((h["epoch"] for h in history if h.get("best")), None)
     epochs = [h["epoch"] for h in history]
-    ax.plot(epochs, [h["train_loss"] for h in history], label="train loss")
-    if any("val_loss" in h for h in history):
-        ax.plot(epochs, [h.get("val_loss") for h in history], label="val loss")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    if any("val_score" in h for h in history):
-        twin = ax.twinx()
-        twin.plot(
-            epochs, [h.get("val_score") for h in history], color="tab:green", label="val score"
-        )
-        twin.set_ylabel("val score")
-        twin.legend(loc="upper right")
-    if best_epoch:
-        ax.axvline(best_epoch, color="grey", linestyle="--", label=f"best epoch ({best_epoch})")
-    ax.legend(loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, **_SAVE)
-    plt.close(fig)
+    with plt.style.context("default"):
+        fig, ax = plt.subplots(figsize=FIGSIZE)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        for key, label in (("train_loss", "train loss"), ("val_loss", "val loss")):
+            if any(h.get(key) is not None for h in history):
+                ax.plot(epochs, _series(history, key), marker=".", label=label)
+        if best_epoch is not None:
+            ax.axvline(best_epoch, color="grey", linestyle="--", label=f"best epoch ({best_epoch})")
+        if any(h.get("val_score") is not None for h in history):
+            twin = ax.twinx()
+            twin.plot(
+                epochs,
+                _series(history, "val_score"),
+                color="tab:green",
+                marker=".",
+                label="val score",
+            )
+            twin.set_ylabel("val score")
+        # One legend for both axes, so the entries cannot overlap each other.
+        handles = [h for a in fig.axes for h in a.get_legend_handles_labels()[0]]
+        if handles:
+            ax.legend(handles=handles, loc="best")
+        ax.set_title("Training curve")
+        _save(plt, fig, path)
 
 
-def predicted_vs_actual_png(y_true: Any, y_pred: Any, path: Path) -> None:
-    """Scatter of predictions against targets with the identity line."""
+def _series(history: list[dict[str, Any]], key: str) -> list[float]:
+    # None -> NaN: matplotlib leaves a gap instead of failing on None.
+    return [math.nan if h.get(key) is None else float(h[key]) for h in history]
+
+
+def predicted_vs_actual_png(y_true: Any, y_pred: Any, path: str | Path) -> None:
+    """Regression scatter of predictions against targets, with the y = x line."""
+    import numpy as np
+
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.scatter(y_true, y_pred, s=12, alpha=0.7)
-    lo = float(min(min(y_true), min(y_pred)))
-    hi = float(max(max(y_true), max(y_pred)))
-    ax.plot([lo, hi], [lo, hi], color="grey", linestyle="--")
-    ax.set_xlabel("actual")
-    ax.set_ylabel("predicted")
-    fig.tight_layout()
-    fig.savefig(path, **_SAVE)
-    plt.close(fig)
+    y_true = np.asarray(y_true, dtype=np.float64).ravel()
+    y_pred = np.asarray(y_pred, dtype=np.float64).ravel()
+    with plt.style.context("default"):
+        fig, ax = plt.subplots(figsize=FIGSIZE)
+        ax.scatter(y_true, y_pred, s=12, alpha=0.7)
+        both = np.concatenate([y_true, y_pred])
+        both = both[np.isfinite(both)]
+        if len(both):
+            lo, hi = float(both.min()), float(both.max())
+            ax.plot([lo, hi], [lo, hi], color="grey", linestyle="--", label="predicted = actual")
+            ax.legend(loc="upper left")
+        ax.set_xlabel("actual")
+        ax.set_ylabel("predicted")
+        ax.set_title("Predicted vs actual")
+        _save(plt, fig, path)
