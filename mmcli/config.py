@@ -23,10 +23,12 @@ class StageConfig(BaseModel):
 
     #: Fields that name files or folders: recorded in the artifact but not part of its identity.
     PATH_FIELDS: ClassVar[tuple[str, ...]] = ()
+    #: Fields that change speed, not results (worker counts): not part of the identity either.
+    RUNTIME_FIELDS: ClassVar[tuple[str, ...]] = ()
 
     def identity(self) -> dict[str, Any]:
-        """The parameters that decide the output's content (paths excluded)."""
-        return self.model_dump(mode="json", exclude=set(self.PATH_FIELDS))
+        """The parameters that decide the output's content (paths and worker counts excluded)."""
+        return self.model_dump(mode="json", exclude={*self.PATH_FIELDS, *self.RUNTIME_FIELDS})
 
 
 class PreprocessConfig(StageConfig):
@@ -76,18 +78,30 @@ class FuseConfig(StageConfig):
 
 class TrainConfig(StageConfig):
     PATH_FIELDS = ("data", "out")
+    #: Fields that change how fast training runs, never its result.
+    RUNTIME_FIELDS = ("workers",)
     data: Path
     out: Path = Path("model")
-    model: Literal["logistic", "mlp"] = "mlp"
+    model: Literal["auto", "logistic", "mlp", "e2e"] = "auto"
+    fusion: Literal["auto", "none", "concat", "weighted-sum", "gated", "attention"] = "auto"
     hidden: int = Field(128, ge=1)
     dropout: float = Field(0.2, ge=0, lt=1)
+    width: int = Field(64, ge=1)
+    rnn: Literal["gru", "lstm"] = "gru"
+    rnn_hidden: int = Field(64, ge=1)
+    embed_dim: int = Field(64, ge=1)
+    text_max_len: int = Field(32, ge=1)
+    modality_dropout: float = Field(0.0, ge=0, lt=1)
     epochs: int = Field(200, ge=1)
     batch_size: int = Field(64, ge=1)
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
     patience: int = Field(20, ge=1)
     class_weight: Literal["none", "balanced"] = "none"
+    sampler: Literal["shuffle", "weighted"] = "shuffle"
+    augment: Literal["none", "all", "minority"] = "none"
     loss: Literal["auto", "cross-entropy", "mse", "huber"] = "auto"
+    workers: int = Field(0, ge=0)
     seed: int = 0
 
 

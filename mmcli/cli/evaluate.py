@@ -14,7 +14,8 @@ from mmcli.errors import EXIT_GATE
 def command(
     model: Annotated[Path | None, typer.Argument(help="A train artifact.")] = None,
     data: Annotated[
-        Path | None, typer.Argument(help="The fuse artifact it was trained on.")
+        Path | None,
+        typer.Argument(help="The artifact it was trained on (fuse, or preprocess for e2e models)."),
     ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Output artifact folder. (default: eval)")

@@ -1,9 +1,9 @@
-"""mmcli train FUSED --out DIR"""
+"""mmcli train DATA --out DIR"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -11,36 +11,96 @@ from mmcli.cli._common import ConfigOpt, DebugOpt, ForceOpt, JsonOpt, QuietOpt, 
 
 
 def command(
-    data: Annotated[Path | None, typer.Argument(help="A fuse artifact.")] = None,
+    data: Annotated[
+        Optional[Path],
+        typer.Argument(
+            help="A fuse artifact (heads, learned fusion over its blocks) or a preprocess artifact (--model e2e)."
+        ),
+    ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output artifact folder. (default: model)")
+        Optional[Path], typer.Option("--out", "-o", help="Output artifact folder. (default: model)")
     ] = None,
-    model: Annotated[str | None, typer.Option(help="logistic or mlp. (default: mlp)")] = None,
-    hidden: Annotated[int | None, typer.Option(help="MLP hidden width. (default: 128)")] = None,
-    dropout: Annotated[float | None, typer.Option(help="MLP dropout. (default: 0.2)")] = None,
+    model: Annotated[
+        Optional[str],
+        typer.Option(
+            help="logistic, mlp (on a fuse artifact) or e2e (CNN/RNN towers on a preprocess artifact). (default: mlp on fuse, e2e on preprocess)"
+        ),
+    ] = None,
+    fusion: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Fusion inside the model: none, concat, weighted-sum, gated or attention. (default: none on fuse, concat for e2e)"
+        ),
+    ] = None,
+    hidden: Annotated[
+        Optional[int], typer.Option(help="Hidden width of the MLP head. (default: 128)")
+    ] = None,
+    dropout: Annotated[
+        Optional[float], typer.Option(help="Dropout of the MLP head. (default: 0.2)")
+    ] = None,
+    width: Annotated[
+        Optional[int], typer.Option(help="Embedding width of each column tower. (default: 64)")
+    ] = None,
+    rnn: Annotated[
+        Optional[str], typer.Option(help="Text tower cell: gru or lstm. (default: gru)")
+    ] = None,
+    rnn_hidden: Annotated[
+        Optional[int], typer.Option(help="Text RNN hidden size per direction. (default: 64)")
+    ] = None,
+    embed_dim: Annotated[
+        Optional[int], typer.Option(help="Word embedding size. (default: 64)")
+    ] = None,
+    text_max_len: Annotated[
+        Optional[int], typer.Option(help="Tokens kept per text. (default: 32)")
+    ] = None,
+    modality_dropout: Annotated[
+        Optional[float],
+        typer.Option(help="Drop each whole column with this probability in training. (default: 0)"),
+    ] = None,
     epochs: Annotated[
-        int | None, typer.Option(help="At most this many epochs. (default: 200)")
+        Optional[int], typer.Option(help="At most this many epochs. (default: 200)")
     ] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Rows per step. (default: 64)")] = None,
-    lr: Annotated[float | None, typer.Option(help="AdamW learning rate. (default: 0.001)")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Rows per step. (default: 64)")] = None,
+    lr: Annotated[
+        Optional[float], typer.Option(help="AdamW learning rate. (default: 0.001)")
+    ] = None,
     weight_decay: Annotated[
-        float | None, typer.Option(help="AdamW weight decay. (default: 0.0001)")
+        Optional[float], typer.Option(help="AdamW weight decay. (default: 0.0001)")
     ] = None,
     patience: Annotated[
-        int | None,
+        Optional[int],
         typer.Option(help="Stop after this many epochs without a better val loss. (default: 20)"),
     ] = None,
     class_weight: Annotated[
-        str | None,
+        Optional[str],
         typer.Option(
-            help="none or balanced (weights inversely proportional to class counts). (default: none)"
+            help="none or balanced (loss weights inversely proportional to class counts). (default: none)"
+        ),
+    ] = None,
+    sampler: Annotated[
+        Optional[str],
+        typer.Option(
+            help="shuffle, or weighted (draw rows so classes come equally often). (default: shuffle)"
+        ),
+    ] = None,
+    augment: Annotated[
+        Optional[str],
+        typer.Option(
+            help="none, all, or minority (only classes below the median count): image flips/shifts/colour, audio gain/noise/masks, text token dropout. (default: none)"
         ),
     ] = None,
     loss: Annotated[
-        str | None, typer.Option(help="auto, cross-entropy, mse or huber. (default: auto)")
+        Optional[str], typer.Option(help="auto, cross-entropy, mse or huber. (default: auto)")
+    ] = None,
+    workers: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Data-loader worker processes for augmentation; results do not depend on it. (default: 0)"
+        ),
     ] = None,
     seed: Annotated[
-        int | None, typer.Option(help="Seed of initialisation and shuffling. (default: 0)")
+        Optional[int],
+        typer.Option(help="Seed of initialisation, shuffling and augmentation. (default: 0)"),
     ] = None,
     config: ConfigOpt = None,
     force: ForceOpt = False,
@@ -48,31 +108,39 @@ def command(
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Train a classifier or regressor on fused features, early-stopped on the val split."""
+    """Train a model, early-stopped on the val split: a head on fused features, or CNN/RNN towers end to end."""
 
     def action(progress):  # type: ignore[no-untyped-def]
         from mmcli import config as cfgs
         from mmcli.stages import train
 
-        cfg = cfgs.build(
-            cfgs.TrainConfig,
-            {
-                "data": data,
-                "out": out,
-                "model": model,
-                "hidden": hidden,
-                "dropout": dropout,
-                "epochs": epochs,
-                "batch_size": batch_size,
-                "lr": lr,
-                "weight_decay": weight_decay,
-                "patience": patience,
-                "class_weight": class_weight,
-                "loss": loss,
-                "seed": seed,
-            },
-            config,
+        flags = {
+            "data": data,
+            "out": out,
+            "model": model,
+            "fusion": fusion,
+            "hidden": hidden,
+            "dropout": dropout,
+            "width": width,
+            "rnn": rnn,
+            "rnn_hidden": rnn_hidden,
+            "embed_dim": embed_dim,
+            "text_max_len": text_max_len,
+            "modality_dropout": modality_dropout,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "weight_decay": weight_decay,
+            "patience": patience,
+            "class_weight": class_weight,
+            "sampler": sampler,
+            "augment": augment,
+            "loss": loss,
+            "workers": workers,
+            "seed": seed,
+        }
+        return train.run(
+            cfgs.build(cfgs.TrainConfig, flags, config), progress=progress, force=force
         )
-        return train.run(cfg, progress=progress, force=force)
 
     execute("train", action, json_out=json_out, quiet=quiet, debug=debug)

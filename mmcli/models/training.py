@@ -34,6 +34,41 @@ def loss_function(task: str, loss: str, class_weights: Tensor | None) -> nn.Modu
     return nn.HuberLoss() if loss == "huber" else nn.MSELoss()
 
 
+Augment = Callable[[list[Tensor], int, int], list[Tensor]]
+
+
+class RowDataset(torch.utils.data.Dataset):
+    """Rows of in-memory tensors, augmented per row: what data-loader workers read."""
+
+    def __init__(self, inputs: Sequence[Tensor], augment: Augment, rows: set[int] | None):
+        self.inputs, self.augment, self.rows, self.epoch = inputs, augment, rows, 0
+
+    def __len__(self) -> int:
+        return len(self.inputs[0])
+
+    def __getitem__(self, index: int) -> list[Tensor]:
+        row = [t[index] for t in self.inputs]
+        if self.rows is None or index in self.rows:
+            row = self.augment(row, self.epoch, index)
+        return row
+
+
+def _batches(
+    inputs: Sequence[Tensor],
+    chunks: list[Tensor],
+    epoch: int,
+    dataset: RowDataset | None,
+    workers: int,
+) -> Any:
+    if dataset is None:  # no augmentation: slice the tensors directly, the fast path
+        return (tuple(t[c] for t in inputs) for c in chunks)
+    dataset.epoch = epoch
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_sampler=[c.tolist() for c in chunks], num_workers=workers
+    )
+    return (tuple(batch) for batch in loader)
+
+
 def fit(
     model: nn.Module,
     inputs: Sequence[Tensor],
@@ -50,24 +85,40 @@ def fit(
     generator: torch.Generator,
     score: Callable[[Tensor, Tensor], float],
     progress: Callable[[str, int, int | None], None],
+    sample_weights: Tensor | None = None,
+    augment: Augment | None = None,
+    augment_rows: set[int] | None = None,
+    workers: int = 0,
 ) -> FitResult:
     """Train ``model`` in place, leaving it with the weights of the best val epoch.
 
     The best epoch is the one with the lowest val loss (smoother than a score on a
-    small val split); with no val rows, the last epoch is kept.
+    small val split); with no val rows, the last epoch is kept. ``sample_weights`` (one
+    per train row) draws batches with replacement instead of shuffling; ``augment``
+    changes rows (all, or only ``augment_rows``) with per-row seeds, so the result does
+    not depend on ``workers``.
     """
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     train_t = torch.as_tensor(train_idx, dtype=torch.long)
     result = FitResult()
+    dataset = RowDataset(inputs, augment, augment_rows) if augment else None
     best_loss, best_state, waited = float("inf"), copy.deepcopy(model.state_dict()), 0
     for epoch in range(1, epochs + 1):
         model.train()
-        order = train_t[torch.randperm(len(train_t), generator=generator)]
+        if sample_weights is not None:
+            draw = torch.multinomial(
+                sample_weights, len(train_t), replacement=True, generator=generator
+            )
+            order = train_t[draw]
+        else:
+            order = train_t[torch.randperm(len(train_t), generator=generator)]
+        chunks = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
         total, seen = 0.0, 0
-        for start in range(0, len(order), batch_size):
-            batch = order[start : start + batch_size]
+        for xs, batch in zip(
+            _batches(inputs, chunks, epoch, dataset, workers), chunks, strict=True
+        ):
             optimiser.zero_grad()
-            loss = loss_fn(model(*(t[batch] for t in inputs)), y[batch])
+            loss = loss_fn(model(*xs), y[batch])
             loss.backward()
             optimiser.step()
             total += loss.item() * len(batch)

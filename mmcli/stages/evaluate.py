@@ -34,7 +34,7 @@ def run(
 
     gates = parse_gates(cfg.fail_under)
     model_art = artifacts.load(cfg.model, stages=("train",))
-    data = artifacts.load(cfg.data, stages=("fuse",))
+    data = artifacts.load(cfg.data, stages=("fuse", "preprocess"))
     if data.fingerprint != model_art.record["inputs"]["upstream"]["fingerprint"]:
         raise DataError(
             f"{cfg.data} is not the data {cfg.model} was trained on",
@@ -71,11 +71,10 @@ def _evaluate(
     key: str,
     progress: Progress,
 ) -> dict[str, Any]:
-    import torch
-
     from mmcli import plots
     from mmcli.metrics import classification_metrics, regression_metrics
     from mmcli.models import training
+    from mmcli.stages.model_inputs import artifact_inputs
     from mmcli.stages.train import load_model, to_predictions
 
     table = pd.read_parquet(data.file("rows.parquet"))
@@ -89,9 +88,9 @@ def _evaluate(
             f"{cfg.data}: the {cfg.split} split has no rows", hint="choose another with --split"
         )
     progress("predicting", 0, None)
-    x = torch.from_numpy(np.load(data.file("X.npy"), allow_pickle=False))
+    inputs = artifact_inputs(model_art.record["architecture"], data, table)
     module = load_model(model_art)
-    predictions = to_predictions(model_art, training.predict(module, (x,), rows))
+    predictions = to_predictions(model_art, training.predict(module, inputs, rows))
     task = model_art.record["task"]
     classes = model_art.record.get("classes") or []
     y = table["_target"].to_numpy()[rows]

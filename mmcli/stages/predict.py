@@ -32,16 +32,18 @@ def run(
     from mmcli.models import training
     from mmcli.stages.extract_features import encode, load_encoder
     from mmcli.stages.fuse import apply_fusion
+    from mmcli.stages.model_inputs import block_inputs, e2e_inputs
     from mmcli.stages.preprocess import prepare
     from mmcli.stages.train import load_model, to_predictions
 
     table_format(cfg.out)  # an unknown output format fails before any work
     model_art = artifacts.load(cfg.model, stages=("train",))
-    fused = model_art.find("fuse")
-    feats = fused.find("extract-features")
-    prep = feats.find("preprocess")
+    architecture = model_art.record["architecture"]
+    prep = model_art.find("preprocess")
     schema = prep.record["schema"]
     df = read_table(cfg.table)
+    if len(df) == 0:
+        raise DataError(f"{cfg.table}: no rows to predict")
     missing = [c["name"] for c in input_columns(schema) if c["name"] not in df.columns]
     if missing:
         raise DataError(
@@ -53,23 +55,35 @@ def run(
         df, schema, root, on_error=cfg.on_error, with_target=False, progress=progress
     )
     rows = prepared.table
-    features, present = {}, {}
-    for info in feats.record["columns"]:
-        name = info["name"]
-        present[name] = rows[f"_present.{name}"].to_numpy(dtype=bool)
-        features[name] = encode(
-            load_encoder(feats, info),
-            info["type"],
-            name,
-            rows,
-            prepared.arrays,
-            present[name],
-            progress,
+    if model_art.upstream().stage == "preprocess":
+        inputs = e2e_inputs(rows, prepared.arrays, architecture["columns"], progress)
+    else:
+        fused = model_art.find("fuse")
+        feats = fused.find("extract-features")
+        features, present = {}, {}
+        for info in feats.record["columns"]:
+            name = info["name"]
+            present[name] = rows[f"_present.{name}"].to_numpy(dtype=bool)
+            features[name] = encode(
+                load_encoder(feats, info),
+                info["type"],
+                name,
+                rows,
+                prepared.arrays,
+                present[name],
+                progress,
+            )
+        state = load_file(str(fused.file("fusion.safetensors")))
+        x, _ = apply_fusion(
+            features, present, state, fused.params["method"], fused.record["weights"]
         )
-    state = load_file(str(fused.file("fusion.safetensors")))
-    x, _ = apply_fusion(features, present, state, fused.params["method"], fused.record["weights"])
+        inputs = (
+            [torch.from_numpy(x)]
+            if architecture["family"] == "head"
+            else block_inputs(x, rows, architecture["columns"])
+        )
     module = load_model(model_art)
-    predictions = to_predictions(model_art, training.predict(module, (torch.from_numpy(x),)))
+    predictions = to_predictions(model_art, training.predict(module, inputs))
 
     out = _output_table(df, schema, rows, prepared.rejects, predictions, model_art.record)
     cfg.out.parent.mkdir(parents=True, exist_ok=True)

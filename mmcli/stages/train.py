@@ -1,11 +1,14 @@
-"""train: a model on a fused feature matrix (logistic regression or MLP head).
+"""train: a model on a fuse artifact (a head, or learned fusion over its column blocks), or
+end to end on a preprocess artifact (a CNN per image, an RNN per text, a CNN over log-mel
+per audio column, fused inside the network).
 
 Output artifact::
 
     model.safetensors  the weights of the best val epoch (never a pickle)
     history.json       per-epoch train/val loss and val score
     curve.png          the same as a plot
-    mmcli.json         architecture, classes, target scaling: all evaluate/predict need
+    mmcli.json         architecture (with vocabularies), classes, target scaling: all that
+                       evaluate and predict need to rebuild the model
 """
 
 from __future__ import annotations
@@ -19,13 +22,33 @@ import pandas as pd
 from mmcli import artifacts
 from mmcli.artifacts.record import Artifact, relative_to
 from mmcli.config import TrainConfig
-from mmcli.errors import DataError, MissingInputError
+from mmcli.errors import DataError, MissingInputError, UsageError
 from mmcli.stages import Progress, no_progress
 
 
+def resolve_design(cfg: TrainConfig, data_stage: str) -> tuple[str, str]:
+    """(model, fusion) once ``auto`` is decided by the kind of data artifact."""
+    if data_stage == "preprocess":
+        if cfg.model not in ("auto", "e2e"):
+            raise UsageError(
+                f"--model {cfg.model} trains on a fuse artifact",
+                hint="use --model e2e on a preprocess artifact",
+            )
+        fusion = "concat" if cfg.fusion == "auto" else cfg.fusion
+        if fusion == "none":
+            raise UsageError("--model e2e needs a fusion: concat, weighted-sum, gated or attention")
+        return "e2e", fusion
+    if cfg.model == "e2e":
+        raise UsageError("--model e2e trains on a preprocess artifact, not a fuse artifact")
+    return ("mlp" if cfg.model == "auto" else cfg.model), (
+        "none" if cfg.fusion == "auto" else cfg.fusion
+    )
+
+
 def run(cfg: TrainConfig, progress: Progress = no_progress, force: bool = False) -> dict[str, Any]:
-    """Train a head on a fuse artifact; early stopping on its val split."""
-    data = artifacts.load(cfg.data, stages=("fuse",))
+    """Train with early stopping on the val split; returns a summary."""
+    data = artifacts.load(cfg.data, stages=("fuse", "preprocess"))
+    model_kind, fusion = resolve_design(cfg, data.stage)
     key = artifacts.cache_key("train", cfg.identity(), {"upstream": data.fingerprint})
     summary: dict[str, Any] = {"stage": "train", "out": str(cfg.out)}
     if not force and (record := artifacts.up_to_date(cfg.out, key)) is not None:
@@ -33,49 +56,34 @@ def run(cfg: TrainConfig, progress: Progress = no_progress, force: bool = False)
 
     import torch
 
-    from mmcli.models import heads, training
+    from mmcli.models import training
 
-    target = data.record["schema"]["target"]
+    schema = data.record["schema"]
+    target = schema["target"]
     task = target["task"]
     table = pd.read_parquet(data.file("rows.parquet"))
-    x = torch.from_numpy(np.load(data.file("X.npy"), allow_pickle=False))
     split = table["_split"].to_numpy()
     train_idx, val_idx = np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
-    y_np = table["_target"].to_numpy().copy()
-    scale = {"mean": 0.0, "std": 1.0}
-    if task == "classification":
-        n_classes = len(target["classes"])
-        y = torch.as_tensor(y_np, dtype=torch.long)
-        counts = np.bincount(y_np[train_idx], minlength=n_classes)
-        if (counts == 0).any():
-            missing = [c for c, k in zip(target["classes"], counts, strict=True) if k == 0]
-            raise DataError(f"{cfg.data}: classes {missing} have no train rows")
-        class_weights = (
-            torch.as_tensor(len(train_idx) / (n_classes * counts), dtype=torch.float32)
-            if cfg.class_weight == "balanced"
-            else None
-        )
-    else:
-        n_classes = 1
-        # Standardise the target so the same learning rate suits any unit.
-        scale = {"mean": float(y_np[train_idx].mean()), "std": float(y_np[train_idx].std() or 1.0)}
-        y = torch.as_tensor((y_np - scale["mean"]) / scale["std"], dtype=torch.float32)[:, None]
-        class_weights = None
+    y, y_np, scale, class_weights, sample_weights = _targets(cfg, target, table, train_idx)
 
+    progress("preparing inputs", 0, None)
+    architecture, inputs = _design(
+        cfg,
+        data,
+        table,
+        split == "train",
+        model_kind,
+        fusion,
+        len(target.get("classes", [])) or 1,
+        progress,
+    )
     generator = training.seed_everything(cfg.seed)
-    architecture = {
-        "family": "head",
-        "model": cfg.model,
-        "in_dim": int(x.shape[1]),
-        "out_dim": n_classes,
-        "hidden": cfg.hidden,
-        "dropout": cfg.dropout,
-    }
-    model = heads.build(architecture)
+    model = build_model(architecture)
+    augment, augment_rows = _augmentation(cfg, architecture, y_np, train_idx, task)
     with _deterministic(torch):
         result = training.fit(
             model,
-            (x,),
+            inputs,
             y,
             train_idx,
             val_idx,
@@ -88,12 +96,17 @@ def run(cfg: TrainConfig, progress: Progress = no_progress, force: bool = False)
             generator=generator,
             score=_scorer(task),
             progress=progress,
+            sample_weights=sample_weights,
+            augment=augment,
+            augment_rows=augment_rows,
+            workers=cfg.workers,
         )
     best = result.history[result.best_epoch - 1]
     summary.update(
         {
             "status": "built",
-            "model": cfg.model,
+            "model": model_kind,
+            "fusion": fusion,
             "task": task,
             "epochs": len(result.history),
             "best_epoch": result.best_epoch,
@@ -101,15 +114,19 @@ def run(cfg: TrainConfig, progress: Progress = no_progress, force: bool = False)
             "val_metric": "macro_f1" if task == "classification" else "r2",
         }
     )
-    inputs = {
+    weights = getattr(model, "fusion_weights", lambda: None)()
+    if weights is not None:
+        names = [c["name"] for c in architecture["columns"]]
+        summary["fusion_weights"] = dict(zip(names, weights, strict=True))
+    inputs_record = {
         "upstream": {
-            "stage": "fuse",
+            "stage": data.stage,
             "path": relative_to(data.path, cfg.out),
             "fingerprint": data.fingerprint,
         }
     }
     with artifacts.Builder(
-        cfg.out, stage="train", params=cfg.identity(), inputs=inputs, key=key, seed=cfg.seed
+        cfg.out, stage="train", params=cfg.identity(), inputs=inputs_record, key=key, seed=cfg.seed
     ) as build:
         from safetensors.torch import save_file
 
@@ -130,6 +147,7 @@ def run(cfg: TrainConfig, progress: Progress = no_progress, force: bool = False)
                 "classes": target.get("classes"),
                 "target_scale": scale,
                 "best_epoch": result.best_epoch,
+                "schema": schema,
                 "summary": {
                     k: v for k, v in summary.items() if k not in ("stage", "out", "status")
                 },
@@ -138,15 +156,125 @@ def run(cfg: TrainConfig, progress: Progress = no_progress, force: bool = False)
     return summary
 
 
+def _targets(
+    cfg: TrainConfig, target: dict[str, Any], table: pd.DataFrame, train_idx: np.ndarray
+) -> tuple[Any, np.ndarray, dict, Any, Any]:
+    import torch
+
+    y_np = table["_target"].to_numpy().copy()
+    scale = {"mean": 0.0, "std": 1.0}
+    if target["task"] == "regression":
+        # Standardise the target so the same learning rate suits any unit.
+        scale = {"mean": float(y_np[train_idx].mean()), "std": float(y_np[train_idx].std() or 1.0)}
+        y = torch.as_tensor((y_np - scale["mean"]) / scale["std"], dtype=torch.float32)[:, None]
+        return y, y_np, scale, None, None
+    n_classes = len(target["classes"])
+    counts = np.bincount(y_np[train_idx], minlength=n_classes)
+    if (counts == 0).any():
+        missing = [c for c, k in zip(target["classes"], counts, strict=True) if k == 0]
+        raise DataError(f"{cfg.data}: classes {missing} have no train rows")
+    balanced = len(train_idx) / (n_classes * counts)  # sklearn's "balanced" weights
+    class_weights = (
+        torch.as_tensor(balanced, dtype=torch.float32) if cfg.class_weight == "balanced" else None
+    )
+    sample_weights = (
+        torch.as_tensor(balanced[y_np[train_idx]], dtype=torch.float64)
+        if cfg.sampler == "weighted"
+        else None
+    )
+    return torch.as_tensor(y_np, dtype=torch.long), y_np, scale, class_weights, sample_weights
+
+
+def _design(
+    cfg: TrainConfig,
+    data: Artifact,
+    table: pd.DataFrame,
+    train: np.ndarray,
+    model_kind: str,
+    fusion: str,
+    out_dim: int,
+    progress: Progress,
+) -> tuple[dict, list]:
+    """The architecture to store and the input tensors to train it on."""
+    import torch
+
+    from mmcli.stages import model_inputs
+
+    head = {
+        "model": "mlp" if model_kind == "e2e" else model_kind,
+        "hidden": cfg.hidden,
+        "dropout": cfg.dropout,
+    }
+    if model_kind == "e2e":
+        from mmcli.stages.extract_features import load_prep_arrays
+
+        columns = model_inputs.fit_e2e_specs(data.record["schema"], table, train, cfg.identity())
+        inputs = model_inputs.e2e_inputs(table, load_prep_arrays(data), columns, progress)
+    elif fusion != "none":
+        columns = model_inputs.block_specs(data.record)
+        x = np.load(data.file("X.npy"), allow_pickle=False)
+        inputs = model_inputs.block_inputs(x, table, columns)
+    else:
+        x = torch.from_numpy(np.load(data.file("X.npy"), allow_pickle=False))
+        return (
+            {
+                "family": "head",
+                "model": model_kind,
+                "in_dim": int(x.shape[1]),
+                "out_dim": out_dim,
+                "hidden": cfg.hidden,
+                "dropout": cfg.dropout,
+            },
+            [x],
+        )
+    architecture = {
+        "family": "multimodal",
+        "columns": columns,
+        "fusion": fusion,
+        "width": cfg.width,
+        "head": head,
+        "out_dim": out_dim,
+        "modality_dropout": cfg.modality_dropout,
+    }
+    return architecture, inputs
+
+
+def _augmentation(
+    cfg: TrainConfig, architecture: dict, y_np: np.ndarray, train_idx: np.ndarray, task: str
+) -> tuple[Any, set[int] | None]:
+    if cfg.augment == "none" or architecture["family"] != "multimodal":
+        return None, None
+    from mmcli.models.augment import augment_row, minority_rows
+
+    towers = [c["tower"] for c in architecture["columns"]]
+
+    def augment(row: list, epoch: int, index: int) -> list:
+        return augment_row(row, towers, cfg.seed, epoch, index)
+
+    if cfg.augment == "minority":
+        if task != "classification":
+            raise UsageError("--augment minority needs a classification target")
+        return augment, minority_rows(y_np, train_idx)
+    return augment, None
+
+
+def build_model(architecture: dict[str, Any]) -> Any:
+    """The torch module an architecture describes."""
+    if architecture["family"] == "head":
+        from mmcli.models import heads
+
+        return heads.build(architecture)
+    from mmcli.models.multimodal import MultimodalNet
+
+    return MultimodalNet(architecture)
+
+
 def load_model(model_art: Artifact) -> Any:
     """Rebuild the trained torch module from its artifact; refuses mismatched weights."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from mmcli.models import heads
-
-    record = model_art.record
-    module = heads.build(record["architecture"])
+    module = build_model(model_art.record["architecture"])
     try:
         state = load_file(str(model_art.file("model.safetensors")))
         module.load_state_dict(state, strict=True)
