@@ -24,7 +24,9 @@ class StageConfig(BaseModel):
     #: Fields that name files or folders: recorded in the artifact but not part of its identity.
     PATH_FIELDS: ClassVar[tuple[str, ...]] = ()
     #: Fields that change speed, not results (worker counts): not part of the identity either.
-    RUNTIME_FIELDS: ClassVar[tuple[str, ...]] = ()
+    RUNTIME_FIELDS: ClassVar[tuple[str, ...]] = ("wait",)
+    #: Wait for another run's lock on the output instead of failing at once.
+    wait: bool = False
 
     def identity(self) -> dict[str, Any]:
         """The parameters that decide the output's content (paths and worker counts excluded)."""
@@ -47,6 +49,8 @@ class PreprocessConfig(StageConfig):
     test_fraction: float = Field(0.15, ge=0, lt=1)
     seed: int = 0
     on_error: Literal["skip", "fail", "keep"] = "skip"
+    #: Fail when more rows than this are rejected: a count (>= 1) or a fraction (< 1).
+    max_errors: float | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _fractions(self) -> PreprocessConfig:
@@ -79,7 +83,7 @@ class FuseConfig(StageConfig):
 class TrainConfig(StageConfig):
     PATH_FIELDS = ("data", "out")
     #: Fields that change how fast training runs, never its result.
-    RUNTIME_FIELDS = ("workers",)
+    RUNTIME_FIELDS = ("wait", "workers")
     data: Path
     out: Path = Path("model")
     model: Literal["auto", "logistic", "mlp", "e2e"] = "auto"

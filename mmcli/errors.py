@@ -10,6 +10,7 @@ EXIT_MISSING = 4
 EXIT_GATE = 5
 EXIT_IO = 6
 EXIT_LOCKED = 7
+EXIT_STALE = 8  # `mmcli status`: something is stale, incomplete or missing
 EXIT_INTERRUPTED = 130
 
 

@@ -1,6 +1,15 @@
 """Artifacts: folders published atomically, recorded in mmcli.json, identified by content."""
 
-from mmcli.artifacts.publish import Builder, up_to_date
+from mmcli.artifacts.publish import Builder, exclusive, locked, up_to_date
 from mmcli.artifacts.record import RECORD_NAME, Artifact, cache_key, load
 
-__all__ = ["RECORD_NAME", "Artifact", "Builder", "cache_key", "load", "up_to_date"]
+__all__ = [
+    "RECORD_NAME",
+    "Artifact",
+    "Builder",
+    "cache_key",
+    "exclusive",
+    "load",
+    "locked",
+    "up_to_date",
+]

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import json
 import os
 import shutil
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mmcli import __version__
 from mmcli.artifacts.hashing import file_sha256, json_sha256
 from mmcli.artifacts.record import RECORD_NAME, library_versions
 from mmcli.errors import IOFailure, LockedError, UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def up_to_date(out: Path, key: str) -> dict[str, Any] | None:
@@ -65,32 +70,6 @@ class Builder:
         self.info: dict[str, Any] = {}
         self.dir = self.out.parent / f".{self.out.name}.tmp-{os.getpid()}"
         self.record: dict[str, Any] = {}
-        self._lock_fd: int | None = None
-
-    # -- locking ---------------------------------------------------------------
-    def _lock(self) -> None:
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self.out.parent / f".{self.out.name}.lock"
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            holder = os.read(fd, 4096).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            if exc.errno in (errno.EAGAIN, errno.EACCES):
-                raise LockedError(
-                    f"{self.out}: locked by {holder}", hint="wait for that run to finish"
-                ) from None
-            raise
-        # The kernel drops a flock when its holder dies, so a killed run never blocks the next.
-        os.ftruncate(fd, 0)
-        os.write(fd, f"PID {os.getpid()} ({' '.join(sys.argv[:2])})".encode())
-        self._lock_fd = fd
-
-    def _unlock(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
 
     # -- build and publish -----------------------------------------------------
     def __enter__(self) -> Builder:
@@ -103,21 +82,24 @@ class Builder:
                 f"{self.out}: exists and is not an mmcli artifact; refusing to replace it",
                 hint="choose another --out or remove it yourself",
             )
-        self._lock()
         try:
-            # Holding the lock, any leftover temporary folder belongs to a dead run.
+            # The stage holds the output's lock (see ``exclusive``), so any leftover
+            # temporary folder belongs to a dead run.
             for stale in self.out.parent.glob(f".{self.out.name}.tmp-*"):
                 shutil.rmtree(stale, ignore_errors=True)
             for stale in self.out.parent.glob(f".{self.out.name}.old-*"):
                 shutil.rmtree(stale, ignore_errors=True)
             self.dir.mkdir(parents=True)
-        except BaseException:
-            self._unlock()
-            raise
+        except OSError as err:
+            raise IOFailure(f"{self.out}: cannot create a folder beside it ({err})") from err
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         try:
+            # Building is writing: an OSError here is the disk (full, a size limit, read-only),
+            # which numpy reports without an errno, so it is not matched by code.
+            if isinstance(exc, OSError):
+                raise exc
             if exc_type is None:
                 self._publish()
         except OSError as err:
@@ -127,7 +109,6 @@ class Builder:
             ) from err
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
-            self._unlock()
 
     def _publish(self) -> None:
         outputs = {}
@@ -159,3 +140,46 @@ class Builder:
             os.rename(self.out, old)
         os.rename(self.dir, self.out)
         shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def locked(out: Path, wait: bool = False) -> Iterator[None]:
+    """Hold the lock of output ``out`` (a ``.NAME.lock`` file beside it) for a whole run.
+
+    The kernel drops a flock when its holder dies, so a killed run never blocks the next.
+    """
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out.parent / f".{out.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise IOFailure(f"{out}: cannot create its lock file ({err})") from err
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+            if not wait:
+                raise LockedError(
+                    f"{out}: locked by {holder}", hint="wait for that run to finish, or pass --wait"
+                ) from None
+            print(f"mmcli: {out} is locked by {holder}; waiting", file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"PID {os.getpid()} (mmcli {' '.join(sys.argv[1:2])})".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def exclusive(run: F) -> F:
+    """Decorate a stage's ``run(cfg, ...)``: the whole run holds ``cfg.out``'s lock."""
+
+    @functools.wraps(run)
+    def wrapper(cfg: Any, *args: Any, **kwargs: Any) -> Any:
+        with locked(cfg.out, getattr(cfg, "wait", False)):
+            return run(cfg, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

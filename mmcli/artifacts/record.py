@@ -48,12 +48,57 @@ class Artifact:
         return dict(self.record.get("params", {}))
 
     def file(self, name: str) -> Path:
-        """Path of one of the artifact's recorded output files."""
-        if name not in self.record.get("outputs", {}):
+        """Path of one of the artifact's recorded output files, checked against its record."""
+        info = self.record.get("outputs", {}).get(name)
+        if info is None:
             raise MissingInputError(
                 f"{self.path}: artifact has no file {name!r}", hint="rebuild it with --force"
             )
-        return self.path / name
+        path = self.path / name
+        try:
+            size = path.stat().st_size
+        except OSError:
+            size = -1
+        if size != info["bytes"]:
+            raise MissingInputError(
+                f"{path}: missing or changed since the artifact was written",
+                hint="rebuild it with --force (`mmcli status` checks every file)",
+            )
+        return path
+
+    def array(self, name: str, mmap: bool = False) -> Any:
+        """A ``.npy`` output, never unpickled; a damaged file is a clear error."""
+        import numpy as np
+
+        try:
+            return np.load(self.file(name), mmap_mode="r" if mmap else None, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise MissingInputError(
+                f"{self.path / name}: unreadable array ({exc})", hint="rebuild it with --force"
+            ) from None
+
+    def table(self, name: str) -> Any:
+        """A Parquet output as a DataFrame; a damaged file is a clear error."""
+        import pandas as pd
+
+        try:
+            return pd.read_parquet(self.file(name))
+        except (ValueError, OSError) as exc:  # pyarrow's errors derive from these
+            raise MissingInputError(
+                f"{self.path / name}: unreadable table ({exc})", hint="rebuild it with --force"
+            ) from None
+
+    def tensors(self, name: str) -> dict[str, Any]:
+        """A safetensors output as numpy arrays; a damaged file is a clear error."""
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file
+
+        try:
+            return load_file(str(self.file(name)))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise MissingInputError(
+                f"{self.path / name}: unreadable tensors ({exc})", hint="rebuild it with --force"
+            ) from None
 
     def upstream(self) -> Artifact:
         """The artifact this one was built from (resolved relative to this folder)."""

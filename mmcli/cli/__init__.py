@@ -7,12 +7,21 @@ librosa, pandas) load inside the command that runs, so ``mmcli --help`` is fast.
 from __future__ import annotations
 
 import signal
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from mmcli import __version__
-from mmcli.cli import evaluate, extract_features, fuse, inspect, predict, preprocess, train
+from mmcli.cli import (
+    evaluate,
+    extract_features,
+    fuse,
+    inspect,
+    predict,
+    preprocess,
+    status,
+    train,
+)
 from mmcli.cli._common import Interrupted
 
 COMMANDS = [
@@ -23,6 +32,7 @@ COMMANDS = [
     ("evaluate", evaluate.command),
     ("predict", predict.command),
     ("inspect", inspect.command),
+    ("status", status.command),
 ]
 
 app = typer.Typer(
@@ -48,7 +58,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        Optional[bool],
+        bool | None,
         typer.Option(
             "--version", callback=_version, is_eager=True, help="Print the version and exit."
         ),
@@ -64,4 +74,7 @@ def _terminate(signum: int, frame: object) -> None:
 def main() -> None:
     """Console-script entry point."""
     signal.signal(signal.SIGTERM, _terminate)
+    # Past a file-size limit, let writes fail with EFBIG (exit 6, old output intact)
+    # instead of the kernel killing the process mid-write.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     app()

@@ -8,7 +8,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -22,11 +22,18 @@ JsonOpt = Annotated[
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
+WaitOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wait",
+        help="If another mmcli is writing the same output, wait for it instead of failing.",
+    ),
+]
 ForceOpt = Annotated[
     bool, typer.Option("--force", help="Rebuild even if the output is up to date.")
 ]
 ConfigOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--config",
         help="YAML or TOML file of this stage's parameters (keys spelled as the flags; "

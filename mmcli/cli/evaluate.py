@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from mmcli.cli._common import ConfigOpt, DebugOpt, ForceOpt, JsonOpt, QuietOpt, error, execute
+from mmcli.cli._common import (
+    ConfigOpt,
+    DebugOpt,
+    ForceOpt,
+    JsonOpt,
+    QuietOpt,
+    WaitOpt,
+    error,
+    execute,
+)
 from mmcli.errors import EXIT_GATE
 
 
@@ -31,6 +40,7 @@ def command(
     ] = None,
     config: ConfigOpt = None,
     force: ForceOpt = False,
+    wait: WaitOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -43,7 +53,14 @@ def command(
 
         cfg = cfgs.build(
             cfgs.EvaluateConfig,
-            {"model": model, "data": data, "out": out, "split": split, "fail_under": fail_under},
+            {
+                "wait": wait or None,
+                "model": model,
+                "data": data,
+                "out": out,
+                "split": split,
+                "fail_under": fail_under,
+            },
             config,
         )
         return evaluate.run(cfg, progress=progress, force=force)

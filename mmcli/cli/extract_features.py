@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mmcli.cli._common import ConfigOpt, DebugOpt, ForceOpt, JsonOpt, QuietOpt, execute
+from mmcli.cli._common import ConfigOpt, DebugOpt, ForceOpt, JsonOpt, QuietOpt, WaitOpt, execute
 
 
 def command(
@@ -26,6 +26,7 @@ def command(
     ] = None,
     config: ConfigOpt = None,
     force: ForceOpt = False,
+    wait: WaitOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -38,7 +39,14 @@ def command(
 
         cfg = cfgs.build(
             cfgs.ExtractConfig,
-            {"prep": prep, "out": out, "image": image, "audio": audio, "text": text},
+            {
+                "wait": wait or None,
+                "prep": prep,
+                "out": out,
+                "image": image,
+                "audio": audio,
+                "text": text,
+            },
             config,
         )
         return extract_features.run(cfg, progress=progress, force=force)

@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from mmcli.cli._common import ConfigOpt, DebugOpt, ForceOpt, JsonOpt, QuietOpt, execute, parse_pairs
+from mmcli.cli._common import (
+    ConfigOpt,
+    DebugOpt,
+    ForceOpt,
+    JsonOpt,
+    QuietOpt,
+    WaitOpt,
+    execute,
+    parse_pairs,
+)
 from mmcli.errors import UsageError
 
 
@@ -32,6 +41,7 @@ def command(
     ] = None,
     config: ConfigOpt = None,
     force: ForceOpt = False,
+    wait: WaitOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -50,6 +60,7 @@ def command(
         cfg = cfgs.build(
             cfgs.FuseConfig,
             {
+                "wait": wait or None,
                 "feats": feats,
                 "out": out,
                 "method": method,

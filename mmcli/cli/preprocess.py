@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from mmcli.cli._common import ConfigOpt, DebugOpt, ForceOpt, JsonOpt, QuietOpt, execute, parse_pairs
+from mmcli.cli._common import (
+    ConfigOpt,
+    DebugOpt,
+    ForceOpt,
+    JsonOpt,
+    QuietOpt,
+    WaitOpt,
+    execute,
+    parse_pairs,
+)
 
 
 def command(
@@ -61,8 +70,15 @@ def command(
             help="A bad cell: skip the row (listed in rejected.parquet), fail at once, or keep the row with that value missing. (default: skip)"
         ),
     ] = None,
+    max_errors: Annotated[
+        float | None,
+        typer.Option(
+            help="Fail (exit 3) when more rows are rejected than this: a count, or a fraction below 1."
+        ),
+    ] = None,
     config: ConfigOpt = None,
     force: ForceOpt = False,
+    wait: WaitOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -76,6 +92,7 @@ def command(
         cfg = cfgs.build(
             cfgs.PreprocessConfig,
             {
+                "wait": wait or None,
                 "manifest": manifest,
                 "out": out,
                 "target": target,
@@ -90,6 +107,7 @@ def command(
                 "test_fraction": test_fraction,
                 "seed": seed,
                 "on_error": on_error,
+                "max_errors": max_errors,
             },
             config,
         )

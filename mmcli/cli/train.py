@@ -3,107 +3,106 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from mmcli.cli._common import ConfigOpt, DebugOpt, ForceOpt, JsonOpt, QuietOpt, execute
+from mmcli.cli._common import ConfigOpt, DebugOpt, ForceOpt, JsonOpt, QuietOpt, WaitOpt, execute
 
 
 def command(
     data: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Argument(
             help="A fuse artifact (heads, learned fusion over its blocks) or a preprocess artifact (--model e2e)."
         ),
     ] = None,
     out: Annotated[
-        Optional[Path], typer.Option("--out", "-o", help="Output artifact folder. (default: model)")
+        Path | None, typer.Option("--out", "-o", help="Output artifact folder. (default: model)")
     ] = None,
     model: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             help="logistic, mlp (on a fuse artifact) or e2e (CNN/RNN towers on a preprocess artifact). (default: mlp on fuse, e2e on preprocess)"
         ),
     ] = None,
     fusion: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             help="Fusion inside the model: none, concat, weighted-sum, gated or attention. (default: none on fuse, concat for e2e)"
         ),
     ] = None,
     hidden: Annotated[
-        Optional[int], typer.Option(help="Hidden width of the MLP head. (default: 128)")
+        int | None, typer.Option(help="Hidden width of the MLP head. (default: 128)")
     ] = None,
     dropout: Annotated[
-        Optional[float], typer.Option(help="Dropout of the MLP head. (default: 0.2)")
+        float | None, typer.Option(help="Dropout of the MLP head. (default: 0.2)")
     ] = None,
     width: Annotated[
-        Optional[int], typer.Option(help="Embedding width of each column tower. (default: 64)")
+        int | None, typer.Option(help="Embedding width of each column tower. (default: 64)")
     ] = None,
     rnn: Annotated[
-        Optional[str], typer.Option(help="Text tower cell: gru or lstm. (default: gru)")
+        str | None, typer.Option(help="Text tower cell: gru or lstm. (default: gru)")
     ] = None,
     rnn_hidden: Annotated[
-        Optional[int], typer.Option(help="Text RNN hidden size per direction. (default: 64)")
+        int | None, typer.Option(help="Text RNN hidden size per direction. (default: 64)")
     ] = None,
     embed_dim: Annotated[
-        Optional[int], typer.Option(help="Word embedding size. (default: 64)")
+        int | None, typer.Option(help="Word embedding size. (default: 64)")
     ] = None,
     text_max_len: Annotated[
-        Optional[int], typer.Option(help="Tokens kept per text. (default: 32)")
+        int | None, typer.Option(help="Tokens kept per text. (default: 32)")
     ] = None,
     modality_dropout: Annotated[
-        Optional[float],
+        float | None,
         typer.Option(help="Drop each whole column with this probability in training. (default: 0)"),
     ] = None,
     epochs: Annotated[
-        Optional[int], typer.Option(help="At most this many epochs. (default: 200)")
+        int | None, typer.Option(help="At most this many epochs. (default: 200)")
     ] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Rows per step. (default: 64)")] = None,
-    lr: Annotated[
-        Optional[float], typer.Option(help="AdamW learning rate. (default: 0.001)")
-    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Rows per step. (default: 64)")] = None,
+    lr: Annotated[float | None, typer.Option(help="AdamW learning rate. (default: 0.001)")] = None,
     weight_decay: Annotated[
-        Optional[float], typer.Option(help="AdamW weight decay. (default: 0.0001)")
+        float | None, typer.Option(help="AdamW weight decay. (default: 0.0001)")
     ] = None,
     patience: Annotated[
-        Optional[int],
+        int | None,
         typer.Option(help="Stop after this many epochs without a better val loss. (default: 20)"),
     ] = None,
     class_weight: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             help="none or balanced (loss weights inversely proportional to class counts). (default: none)"
         ),
     ] = None,
     sampler: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             help="shuffle, or weighted (draw rows so classes come equally often). (default: shuffle)"
         ),
     ] = None,
     augment: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             help="none, all, or minority (only classes below the median count): image flips/shifts/colour, audio gain/noise/masks, text token dropout. (default: none)"
         ),
     ] = None,
     loss: Annotated[
-        Optional[str], typer.Option(help="auto, cross-entropy, mse or huber. (default: auto)")
+        str | None, typer.Option(help="auto, cross-entropy, mse or huber. (default: auto)")
     ] = None,
     workers: Annotated[
-        Optional[int],
+        int | None,
         typer.Option(
             help="Data-loader worker processes for augmentation; results do not depend on it. (default: 0)"
         ),
     ] = None,
     seed: Annotated[
-        Optional[int],
+        int | None,
         typer.Option(help="Seed of initialisation, shuffling and augmentation. (default: 0)"),
     ] = None,
     config: ConfigOpt = None,
     force: ForceOpt = False,
+    wait: WaitOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,

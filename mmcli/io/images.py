@@ -31,6 +31,11 @@ def load_image(path: Path, size: int) -> np.ndarray:
             with Image.open(path) as img:
                 if img.format not in ALLOWED_FORMATS:
                     raise ImageRejected(f"image format {img.format} is not allowed")
+                frames = getattr(img, "n_frames", 1)
+                if frames > 1:
+                    raise ImageRejected(
+                        f"animated image ({frames} frames); mmcli reads still images"
+                    )
                 w, h = img.size
                 if w * h > MAX_PIXELS:
                     raise ImageRejected(f"image is {w}x{h} pixels, over the {MAX_PIXELS} limit")

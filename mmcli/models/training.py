@@ -132,7 +132,9 @@ def fit(
             val_loss = entry["train_loss"]
         result.history.append(entry)
         progress("training epochs", epoch, epochs)
-        if val_loss < best_loss - 1e-6:
+        # An epoch counts as better only when it improves the val loss by 0.1%: a loss
+        # creeping towards zero on separable data must not hold training open forever.
+        if val_loss < best_loss * (1 - 1e-3) - 1e-8:
             best_loss, best_state, waited = val_loss, copy.deepcopy(model.state_dict()), 0
             result.best_epoch = epoch
         else:

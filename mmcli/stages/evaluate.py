@@ -26,6 +26,7 @@ from mmcli.errors import DataError
 from mmcli.stages import Progress, no_progress
 
 
+@artifacts.exclusive
 def run(
     cfg: EvaluateConfig, progress: Progress = no_progress, force: bool = False
 ) -> dict[str, Any]:
@@ -77,7 +78,7 @@ def _evaluate(
     from mmcli.stages.model_inputs import artifact_inputs
     from mmcli.stages.train import load_model, to_predictions
 
-    table = pd.read_parquet(data.file("rows.parquet"))
+    table = data.table("rows.parquet")
     rows = (
         np.arange(len(table))
         if cfg.split == "all"

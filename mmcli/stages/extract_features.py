@@ -64,19 +64,16 @@ def load_encoder(feats: Artifact, info: dict[str, Any]) -> Any:
     meta = json.loads(feats.file(info["state"]).read_text(encoding="utf-8"))
     arrays = {}
     if info.get("arrays"):
-        from safetensors.numpy import load_file
-
-        arrays = load_file(str(feats.file(info["arrays"])))
+        arrays = feats.tensors(info["arrays"])
     return encoders.encoder_class(info["type"], info["encoder"]).from_state(meta, arrays)
 
 
 def load_prep_arrays(prep: Artifact) -> dict[str, np.ndarray]:
     files = prep.record["schema"]["arrays"]
-    return {
-        name: np.load(prep.file(f), mmap_mode="r", allow_pickle=False) for name, f in files.items()
-    }
+    return {name: prep.array(f, mmap=True) for name, f in files.items()}
 
 
+@artifacts.exclusive
 def run(
     cfg: ExtractConfig, progress: Progress = no_progress, force: bool = False
 ) -> dict[str, Any]:
@@ -92,7 +89,7 @@ def run(
     if not force and (record := artifacts.up_to_date(cfg.out, key)) is not None:
         return {**summary, "status": "up-to-date", **record["summary"]}
 
-    table = pd.read_parquet(prep.file("rows.parquet"))
+    table = prep.table("rows.parquet")
     arrays = load_prep_arrays(prep)
     train = (table["_split"] == "train").to_numpy()
     inputs = {
@@ -105,7 +102,11 @@ def run(
     infos = []
     slugs = column_slugs(schema)
     with artifacts.Builder(
-        cfg.out, stage="extract-features", params=cfg.identity(), inputs=inputs, key=key
+        cfg.out,
+        stage="extract-features",
+        params=cfg.identity(),
+        inputs=inputs,
+        key=key,
     ) as build:
         (build.dir / "features").mkdir()
         (build.dir / "encoders").mkdir()

@@ -89,11 +89,12 @@ def apply_fusion(
 def load_features(feats: Artifact, table: pd.DataFrame) -> tuple[dict, dict]:
     features, present = {}, {}
     for info in feats.record["columns"]:
-        features[info["name"]] = np.load(feats.file(info["features"]), allow_pickle=False)
+        features[info["name"]] = feats.array(info["features"])
         present[info["name"]] = table[f"_present.{info['name']}"].to_numpy(dtype=bool)
     return features, present
 
 
+@artifacts.exclusive
 def run(cfg: FuseConfig, progress: Progress = no_progress, force: bool = False) -> dict[str, Any]:
     """Fuse an extract-features artifact into one normalised matrix."""
     feats = artifacts.load(cfg.feats, stages=("extract-features",))
@@ -106,7 +107,7 @@ def run(cfg: FuseConfig, progress: Progress = no_progress, force: bool = False) 
     if not force and (record := artifacts.up_to_date(cfg.out, key)) is not None:
         return {**summary, "status": "up-to-date", **record["summary"]}
 
-    table = pd.read_parquet(feats.file("rows.parquet"))
+    table = feats.table("rows.parquet")
     features, present = load_features(feats, table)
     train = (table["_split"] == "train").to_numpy()
     progress("fusing", 0, None)
@@ -135,7 +136,12 @@ def run(cfg: FuseConfig, progress: Progress = no_progress, force: bool = False) 
         }
     )
     with artifacts.Builder(
-        cfg.out, stage="fuse", params=cfg.identity(), inputs=inputs, key=key, seed=cfg.seed
+        cfg.out,
+        stage="fuse",
+        params=cfg.identity(),
+        inputs=inputs,
+        key=key,
+        seed=cfg.seed,
     ) as build:
         from safetensors.numpy import save_file
 

@@ -49,8 +49,6 @@ def run(path: Path) -> dict[str, Any]:
         "chain": chain,
     }
     if art.stage == "preprocess":
-        import pandas as pd
-
-        rejected = pd.read_parquet(art.file("rejected.parquet"))
+        rejected = art.table("rejected.parquet")
         summary["rejected_examples"] = rejected.head(10).to_dict(orient="records")
     return summary

@@ -148,7 +148,7 @@ def artifact_inputs(architecture: dict[str, Any], data: Any, table: pd.DataFrame
         from mmcli.stages.extract_features import load_prep_arrays
 
         return e2e_inputs(table, load_prep_arrays(data), architecture["columns"])
-    x = np.load(data.file("X.npy"), allow_pickle=False)
+    x = data.array("X.npy")
     if architecture["family"] == "head":
         return [torch.from_numpy(x)]
     return block_inputs(x, table, architecture["columns"])

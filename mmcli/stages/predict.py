@@ -27,7 +27,6 @@ def run(
 ) -> dict[str, Any]:
     """Predict every row of ``cfg.table``; writes ``cfg.out`` (CSV, Parquet or JSONL) atomically."""
     import torch
-    from safetensors.numpy import load_file
 
     from mmcli.models import training
     from mmcli.stages.extract_features import encode, load_encoder
@@ -73,7 +72,7 @@ def run(
                 present[name],
                 progress,
             )
-        state = load_file(str(fused.file("fusion.safetensors")))
+        state = fused.tensors("fusion.safetensors")
         x, _ = apply_fusion(
             features, present, state, fused.params["method"], fused.record["weights"]
         )

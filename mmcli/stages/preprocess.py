@@ -109,6 +109,17 @@ def prepare(
         if reject:
             rejected.add(row)
 
+    if id_col and with_target:
+        first: dict[str, int] = {}
+        for row, value in enumerate(ids):
+            if value is not None and first.setdefault(value, row) != row:
+                problem(
+                    row,
+                    id_col,
+                    f"duplicate id {value!r} (first at row {first[value]})",
+                    always_reject=True,
+                )
+
     target = schema["target"]
     targets: list[Any] = [None] * n
     if with_target:
@@ -261,6 +272,7 @@ def input_fingerprints(df: pd.DataFrame, schema: dict[str, Any], root: Path) -> 
     return {"count": len(hashes), "sha256": json_sha256(hashes)}
 
 
+@artifacts.exclusive
 def run(
     cfg: PreprocessConfig, progress: Progress = no_progress, force: bool = False
 ) -> dict[str, Any]:
@@ -292,6 +304,7 @@ def run(
             f"{cfg.manifest}: every row was rejected",
             hint=f"first reason: {prepared.rejects[0]['reason']}" if prepared.rejects else None,
         )
+    _check_max_errors(cfg, len(df), len(df) - len(table), prepared.rejects)
     if not schema.get("split_column"):
         table["_split"] = assign_splits(
             table["_target"].to_numpy(),
@@ -319,7 +332,12 @@ def run(
         }
     )
     with artifacts.Builder(
-        cfg.out, stage="preprocess", params=cfg.identity(), inputs=inputs, key=key, seed=cfg.seed
+        cfg.out,
+        stage="preprocess",
+        params=cfg.identity(),
+        inputs=inputs,
+        key=key,
+        seed=cfg.seed,
     ) as build:
         table.to_parquet(build.dir / "rows.parquet", index=False)
         (build.dir / "arrays").mkdir()
@@ -340,3 +358,19 @@ def run(
 
 def _lean(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in summary.items() if k not in ("stage", "out", "status")}
+
+
+def _check_max_errors(
+    cfg: PreprocessConfig, rows: int, rejected: int, rejects: list[dict[str, Any]]
+) -> None:
+    if cfg.max_errors is None:
+        return
+    limit = cfg.max_errors if cfg.max_errors >= 1 else cfg.max_errors * rows
+    if rejected > limit:
+        first = rejects[0]
+        raise DataError(
+            f"{cfg.manifest}: {rejected} of {rows} rows rejected, over --max-errors "
+            f"{cfg.max_errors:g}; first: row {first['row']}, column {first['column']!r}: "
+            f"{first['reason']}",
+            hint="see every reason with --on-error keep and `mmcli inspect`",
+        )

@@ -45,6 +45,7 @@ def resolve_design(cfg: TrainConfig, data_stage: str) -> tuple[str, str]:
     )
 
 
+@artifacts.exclusive
 def run(cfg: TrainConfig, progress: Progress = no_progress, force: bool = False) -> dict[str, Any]:
     """Train with early stopping on the val split; returns a summary."""
     data = artifacts.load(cfg.data, stages=("fuse", "preprocess"))
@@ -61,7 +62,7 @@ def run(cfg: TrainConfig, progress: Progress = no_progress, force: bool = False)
     schema = data.record["schema"]
     target = schema["target"]
     task = target["task"]
-    table = pd.read_parquet(data.file("rows.parquet"))
+    table = data.table("rows.parquet")
     split = table["_split"].to_numpy()
     train_idx, val_idx = np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
     y, y_np, scale, class_weights, sample_weights = _targets(cfg, target, table, train_idx)
@@ -126,7 +127,12 @@ def run(cfg: TrainConfig, progress: Progress = no_progress, force: bool = False)
         }
     }
     with artifacts.Builder(
-        cfg.out, stage="train", params=cfg.identity(), inputs=inputs_record, key=key, seed=cfg.seed
+        cfg.out,
+        stage="train",
+        params=cfg.identity(),
+        inputs=inputs_record,
+        key=key,
+        seed=cfg.seed,
     ) as build:
         from safetensors.torch import save_file
 
@@ -212,10 +218,10 @@ def _design(
         inputs = model_inputs.e2e_inputs(table, load_prep_arrays(data), columns, progress)
     elif fusion != "none":
         columns = model_inputs.block_specs(data.record)
-        x = np.load(data.file("X.npy"), allow_pickle=False)
+        x = data.array("X.npy")
         inputs = model_inputs.block_inputs(x, table, columns)
     else:
-        x = torch.from_numpy(np.load(data.file("X.npy"), allow_pickle=False))
+        x = torch.from_numpy(data.array("X.npy"))
         return (
             {
                 "family": "head",

@@ -57,10 +57,12 @@ def test_size_change_makes_artifact_stale(tmp_path):
 
 
 def test_second_writer_is_refused_while_locked(tmp_path):
-    with artifacts.Builder(tmp_path / "out", stage="fuse", params={}, inputs={}, key="k"):
+    with artifacts.locked(tmp_path / "out"):
         with pytest.raises(LockedError, match="locked by PID"):
-            _build(tmp_path / "out")
-    _build(tmp_path / "out")  # released: the next run proceeds
+            with artifacts.locked(tmp_path / "out"):
+                pass
+    with artifacts.locked(tmp_path / "out"):  # released: the next run proceeds
+        _build(tmp_path / "out")
 
 
 def test_refuses_to_replace_a_folder_that_is_not_an_artifact(tmp_path):
