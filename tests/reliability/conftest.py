@@ -14,13 +14,23 @@ MMCLI = [sys.executable, "-m", "mmcli"]
 
 
 def cli(*args: object, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([*MMCLI, *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, **kwargs)
+    return subprocess.run(
+        [*MMCLI, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        **kwargs,
+    )
 
 
 def start(*args: object, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([*MMCLI, *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+    return subprocess.Popen(
+        [*MMCLI, *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
 
 
 @pytest.fixture()

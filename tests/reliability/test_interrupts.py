@@ -32,8 +32,18 @@ def _outputs(path):
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_sigterm_and_sigint_clean_up_and_keep_the_old_artifact(work, sig, code):
     before = _outputs(work / "model")
-    proc = start("train", work / "fused", "--out", work / "model", "--epochs", "100000",
-                 "--patience", "100000", "--seed", "3")
+    proc = start(
+        "train",
+        work / "fused",
+        "--out",
+        work / "model",
+        "--epochs",
+        "100000",
+        "--patience",
+        "100000",
+        "--seed",
+        "3",
+    )
     _wait_for(proc, "training epochs")
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
@@ -74,15 +84,22 @@ def test_a_full_disk_keeps_the_old_output_and_exits_6(dataset, work):
 
 
 def test_concurrent_writers_one_waits_or_fails(work):
-    holder = start("train", work / "fused", "--out", work / "model2", "--epochs", "100000",
-                   "--patience", "100000")
+    holder = start(
+        "train",
+        work / "fused",
+        "--out",
+        work / "model2",
+        "--epochs",
+        "100000",
+        "--patience",
+        "100000",
+    )
     _wait_for(holder, "training epochs")
     try:
         refused = cli("train", work / "fused", "--out", work / "model2", "--epochs", "1")
         assert refused.returncode == EXIT_LOCKED
         assert "locked by PID" in refused.stderr and "mmcli train" in refused.stderr
-        waiter = start("train", work / "fused", "--out", work / "model2", "--epochs", "1",
-                       "--wait")
+        waiter = start("train", work / "fused", "--out", work / "model2", "--epochs", "1", "--wait")
         time.sleep(1.0)
         assert waiter.poll() is None  # still waiting for the lock
     finally:
