@@ -8,11 +8,11 @@ reliable alone:
   with a seeded occluding block and pixel noise;
 - audio: the digit's English name spoken by espeak-ng (varied voice, speed, pitch),
   0.5 s, 8 kHz mono 16-bit PCM WAV, with seeded background noise;
-- text: a short note giving a partial (parity / size / shape), sometimes wrong or empty hint;
+- text: a short note with partial hints (parity, size, loop, prime), sometimes wrong;
 - pen_pressure: a noisy function of how much ink the digit has;
 - scanner: a category that is pure noise.
 
-In about a third of the rows the image is nearly unreadable and in another third the
+In 45% of the rows the image is nearly unreadable and in another 45% the
 speech is (a sensor failure, as in real collections), so each modality alone is right
 only part of the time while together they cover each other.  About 3% of rows have an
 empty text cell and 2% an empty audio cell (missing modality, no file written).
@@ -72,20 +72,22 @@ PITCH = (15, 85)  # espeak-ng pitch, 0..99
 IMAGE_SIZE = 32
 
 # Per row, which sensor "failed": its reading is nearly unreadable.
-FAILURE = {"image": 0.35, "audio": 0.35, "none": 0.30}
+FAILURE = {"image": 0.45, "audio": 0.45, "none": 0.1}
 # Image: occluding block side (pixels of 32) and Gaussian noise (grey levels of 255).
-IMAGE_OK = {"block": (6, 12), "noise": 45.0}
-IMAGE_BAD = {"block": (18, 26), "noise": 110.0}
+IMAGE_OK = {"block": (4, 9), "noise": 30.0}
+IMAGE_BAD = {"block": (26, 32), "noise": 160.0}
 # Audio: signal-to-noise ratio of the white background noise, in dB.
-AUDIO_OK_SNR = (-4.0, 4.0)
+AUDIO_OK_SNR = (8.0, 20.0)
 AUDIO_BAD_SNR = (-22.0, -17.0)
 
 TEXT_MISSING = 0.03
 AUDIO_MISSING = 0.02
-TEXT_WRONG = 0.12  # a hint that states the opposite of the truth
+TEXT_WRONG = 0.05  # a hint that states the opposite of the truth
+HINTS_PER_NOTE = [0.05, 0.1, 0.3, 0.55]  # chance of 0, 1, 2, 3 hints in a note
 
-# Partial facts about a digit; a note states one or two of them, never the digit.
+# Partial facts about a digit; a note states up to three of them, never the digit.
 LOOPED = {0, 6, 8, 9}  # drawn with a closed loop
+PRIME = {2, 3, 5, 7}
 FACTS = {
     "parity": (
         lambda d: d % 2 == 0,
@@ -102,6 +104,11 @@ FACTS = {
         ["drawn with a closed loop", "has a round loop", "loopy"],
         ["no closed loop", "only open strokes", "all straight or open strokes"],
     ),
+    "prime": (
+        lambda d: d in PRIME,
+        ["a prime number", "prime", "a prime"],
+        ["not a prime number", "not prime", "a non-prime"],
+    ),
 }
 FILLER = [
     "scanned from a paper form",
@@ -115,8 +122,8 @@ OPENERS = ["", "note: ", "clerk says ", "looks like "]
 
 
 def note_for(digit: int, rng: np.random.Generator) -> str:
-    """A short note with zero, one or two partial (sometimes wrong) hints."""
-    n_hints = int(rng.choice([0, 1, 2], p=[0.15, 0.45, 0.40]))
+    """A short note with zero to three partial (sometimes wrong) hints."""
+    n_hints = int(rng.choice(len(HINTS_PER_NOTE), p=HINTS_PER_NOTE))
     if n_hints == 0:
         return str(rng.choice(FILLER))
     keys = rng.choice(sorted(FACTS), size=n_hints, replace=False)
