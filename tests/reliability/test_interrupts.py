@@ -108,3 +108,30 @@ def test_concurrent_writers_one_waits_or_fails(work):
     _, err = waiter.communicate(timeout=120)
     assert waiter.returncode == 0, err
     assert artifacts.load(work / "model2").params["epochs"] == 1
+
+
+@pytest.mark.parametrize(
+    ("stage", "args"),
+    [("extract-features", ["prep"]), ("fuse", ["feats"]), ("train", ["fused", "--seed", "4"]),
+     ("evaluate", ["model", "fused", "--split", "all"])],
+)
+def test_sigkill_in_every_stage_keeps_old_or_new_never_half(work, stage, args):
+    out = work / "out"
+    inputs = [work / a if not a.startswith("-") and a[0].isalpha() and (work / a).exists() else a
+              for a in args]
+    first = cli(stage, *inputs, "--out", out)
+    assert first.returncode == 0, first.stderr
+    old = _outputs(out)
+    for delay in (0.8, 2.5):
+        proc = start(stage, *inputs, "--out", out, "--force")
+        time.sleep(delay)
+        proc.kill()
+        proc.wait()
+        # Whatever the moment: the old artifact intact, or the complete new one (same bytes),
+        # or nothing at all; never a folder a later stage would accept half-written.
+        if (out / "mmcli.json").exists():
+            assert cli("status", out).returncode == 0
+            assert _outputs(out) == old
+    again = cli(stage, *inputs, "--out", out, "--force")
+    assert again.returncode == 0 and _outputs(out) == old
+    assert not list(work.glob(".out.tmp-*"))
