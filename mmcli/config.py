@@ -91,6 +91,7 @@ class TrainConfig(StageConfig):
     hidden: int = Field(128, ge=1)
     dropout: float = Field(0.2, ge=0, lt=1)
     width: int = Field(64, ge=1)
+    conv_channels: list[int] = Field(default_factory=lambda: [16, 32, 64], min_length=1)
     rnn: Literal["gru", "lstm"] = "gru"
     rnn_hidden: int = Field(64, ge=1)
     embed_dim: int = Field(64, ge=1)

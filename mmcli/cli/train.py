@@ -41,6 +41,12 @@ def command(
     width: Annotated[
         int | None, typer.Option(help="Embedding width of each column tower. (default: 64)")
     ] = None,
+    conv_channels: Annotated[
+        str | None,
+        typer.Option(
+            help="Channels of each conv block of the image and audio CNNs; the count is the depth. (default: 16,32,64)"
+        ),
+    ] = None,
     rnn: Annotated[
         str | None, typer.Option(help="Text tower cell: gru or lstm. (default: gru)")
     ] = None,
@@ -122,6 +128,7 @@ def command(
             "dropout": dropout,
             "width": width,
             "rnn": rnn,
+            "conv_channels": _channels(conv_channels),
             "rnn_hidden": rnn_hidden,
             "embed_dim": embed_dim,
             "text_max_len": text_max_len,
@@ -143,3 +150,14 @@ def command(
         )
 
     execute("train", action, json_out=json_out, quiet=quiet, debug=debug)
+
+
+def _channels(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(c) for c in text.split(",")]
+    except ValueError:
+        from mmcli.errors import UsageError
+
+        raise UsageError(f"--conv-channels {text!r}: expected numbers like 16,32,64") from None

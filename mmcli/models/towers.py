@@ -128,11 +128,11 @@ def build_tower(spec: dict[str, Any], width: int) -> nn.Module:
     """The tower an architecture entry names (see stages/train.py for how entries are made)."""
     kind = spec["tower"]
     if kind == "image-cnn":
-        return ImageCNN(width)
+        return ImageCNN(width, tuple(spec["channels"]))
     if kind == "text-rnn":
         return TextRNN(len(spec["vocab"]), width, spec["embed_dim"], spec["hidden"], spec["rnn"])
     if kind == "audio-cnn":
-        return AudioCNN(width)
+        return AudioCNN(width, tuple(spec["channels"]))
     if kind == "category":
         return CategoryEmbedding(len(spec["categories"]) + 1, width)
     return Dense(spec["dim"], width)

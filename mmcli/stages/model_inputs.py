@@ -74,9 +74,14 @@ def fit_e2e_specs(
         rows = train & present
         spec: dict[str, Any] = {"name": name, "type": kind}
         if kind == "image":
-            spec["tower"] = "image-cnn"
+            spec.update(tower="image-cnn", channels=options["conv_channels"])
         elif kind == "audio":
-            spec.update(tower="audio-cnn", sample_rate=schema["sample_rate"], n_mels=40)
+            spec.update(
+                tower="audio-cnn",
+                sample_rate=schema["sample_rate"],
+                n_mels=40,
+                channels=options["conv_channels"],
+            )
         elif kind == "text":
             texts = [str(t) for t in table[name].to_numpy()[rows]]
             spec.update(

@@ -12,20 +12,10 @@ from conftest import invoke, run_ok
 
 from mmcli.errors import EXIT_USAGE
 
-QUICK = [
-    "--epochs",
-    "3",
-    "--width",
-    "16",
-    "--hidden",
-    "16",
-    "--rnn-hidden",
-    "8",
-    "--embed-dim",
-    "8",
-    "--batch-size",
-    "32",
-]
+# fmt: off
+QUICK = ["--epochs", "3", "--width", "16", "--hidden", "16", "--rnn-hidden", "8",
+         "--embed-dim", "8", "--batch-size", "32", "--conv-channels", "8,16"]
+# fmt: on
 
 
 @pytest.fixture(scope="module")
@@ -163,6 +153,7 @@ def test_imbalance_options_and_lstm(prep, tmp_path):
     record = json.loads((tmp_path / "m/mmcli.json").read_text())
     assert record["architecture"]["columns"][2]["rnn"] == "lstm"
     assert record["params"]["sampler"] == "weighted"
+    assert record["architecture"]["columns"][0]["channels"] == [8, 16]  # depth 2
 
 
 def test_e2e_regression(dataset, tmp_path):

@@ -112,13 +112,19 @@ def test_concurrent_writers_one_waits_or_fails(work):
 
 @pytest.mark.parametrize(
     ("stage", "args"),
-    [("extract-features", ["prep"]), ("fuse", ["feats"]), ("train", ["fused", "--seed", "4"]),
-     ("evaluate", ["model", "fused", "--split", "all"])],
+    [
+        ("extract-features", ["prep"]),
+        ("fuse", ["feats"]),
+        ("train", ["fused", "--seed", "4"]),
+        ("evaluate", ["model", "fused", "--split", "all"]),
+    ],
 )
 def test_sigkill_in_every_stage_keeps_old_or_new_never_half(work, stage, args):
     out = work / "out"
-    inputs = [work / a if not a.startswith("-") and a[0].isalpha() and (work / a).exists() else a
-              for a in args]
+    inputs = [
+        work / a if not a.startswith("-") and a[0].isalpha() and (work / a).exists() else a
+        for a in args
+    ]
     first = cli(stage, *inputs, "--out", out)
     assert first.returncode == 0, first.stderr
     old = _outputs(out)
