@@ -196,3 +196,62 @@ def _distinct(value: float, bound: float) -> tuple[str, str]:
         if shown != limit:
             return shown, limit
     return repr(float(value)), repr(float(bound))
+
+
+def calibration(y_true: Any, proba: Any, n_bins: int = 10) -> dict[str, Any]:
+    """Expected calibration error of the top-class confidence, and the reliability bins.
+
+    ECE = sum over equal-width confidence bins of (share of rows) x |accuracy - confidence|.
+    """
+    y_true = np.asarray(y_true, dtype=np.int64)
+    proba = np.asarray(proba, dtype=np.float64)
+    confidence = proba.max(axis=1)
+    correct = (proba.argmax(axis=1) == y_true).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
+    bins, ece = [], 0.0
+    for b in range(n_bins):
+        rows = which == b
+        if not rows.any():
+            continue
+        acc, conf = float(correct[rows].mean()), float(confidence[rows].mean())
+        ece += rows.mean() * abs(acc - conf)
+        bins.append(
+            {
+                "low": _r(edges[b]),
+                "high": _r(edges[b + 1]),
+                "count": int(rows.sum()),
+                "accuracy": _r(acc),
+                "confidence": _r(conf),
+            }
+        )
+    return {"ece": _r(ece), "bins": bins}
+
+
+def per_class_curves(y_true: Any, proba: Any, class_names: list[str]) -> dict[str, Any]:
+    """One-vs-rest ROC AUC and average precision per class (None where undefined)."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    y_true = np.asarray(y_true, dtype=np.int64)
+    out: dict[str, Any] = {}
+    for k, name in enumerate(class_names):
+        positive = y_true == k
+        if positive.all() or not positive.any():
+            out[name] = {"roc_auc": None, "average_precision": None}
+            continue
+        out[name] = {
+            "roc_auc": _r(roc_auc_score(positive, proba[:, k])),
+            "average_precision": _r(average_precision_score(positive, proba[:, k])),
+        }
+    return out
+
+
+def residual_summary(y_true: Any, y_pred: Any) -> dict[str, Any]:
+    """Residuals (prediction - target): mean, std and quantiles."""
+    residual = np.asarray(y_pred, dtype=np.float64) - np.asarray(y_true, dtype=np.float64)
+    q = np.quantile(residual, [0.05, 0.25, 0.5, 0.75, 0.95]) if len(residual) else [0.0] * 5
+    return {
+        "mean": _r(residual.mean()) if len(residual) else 0.0,
+        "std": _r(residual.std()) if len(residual) else 0.0,
+        "quantiles": dict(zip(["p05", "p25", "p50", "p75", "p95"], map(_r, q), strict=True)),
+    }

@@ -133,3 +133,88 @@ def predicted_vs_actual_png(y_true: Any, y_pred: Any, path: str | Path) -> None:
         ax.set_ylabel("predicted")
         ax.set_title("Predicted vs actual")
         _save(plt, fig, path)
+
+
+def reliability_diagram_png(bins: list[dict[str, Any]], path: str | Path) -> None:
+    """Accuracy against confidence per bin; a calibrated model follows the diagonal."""
+    plt = _pyplot()
+    with plt.style.context("default"):
+        fig, ax = plt.subplots(figsize=FIGSIZE)
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration")
+        centres = [(b["low"] + b["high"]) / 2 for b in bins]
+        ax.bar(centres, [b["accuracy"] for b in bins], width=0.09, alpha=0.7, label="accuracy")
+        ax.plot(
+            [b["confidence"] for b in bins],
+            [b["accuracy"] for b in bins],
+            "o-",
+            color="tab:red",
+            label="mean confidence",
+        )
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("confidence (top-class probability)")
+        ax.set_ylabel("accuracy")
+        ax.set_title("Reliability diagram")
+        ax.legend(loc="upper left")
+        _save(plt, fig, path)
+
+
+def class_curves_png(
+    y_true: Any, proba: Any, class_names: list[str], path: str | Path, kind: str
+) -> None:
+    """One-vs-rest ROC (``kind="roc"``) or precision-recall (``"pr"``) curve per class."""
+    import numpy as np
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    plt = _pyplot()
+    y_true = np.asarray(y_true)
+    with plt.style.context("default"):
+        fig, ax = plt.subplots(figsize=FIGSIZE)
+        for k, name in enumerate(class_names):
+            positive = y_true == k
+            if positive.all() or not positive.any():
+                continue
+            if kind == "roc":
+                x, y, _ = roc_curve(positive, proba[:, k])
+            else:
+                y, x, _ = precision_recall_curve(positive, proba[:, k])
+            ax.plot(x, y, label=str(name), linewidth=1.2)
+        if kind == "roc":
+            ax.plot([0, 1], [0, 1], color="grey", linestyle="--")
+        ax.set_xlabel("false positive rate" if kind == "roc" else "recall")
+        ax.set_ylabel("true positive rate" if kind == "roc" else "precision")
+        ax.set_title("ROC curves (one vs rest)" if kind == "roc" else "Precision-recall curves")
+        if len(class_names) <= 12:
+            ax.legend(loc="lower right" if kind == "roc" else "lower left", fontsize="small")
+        _save(plt, fig, path)
+
+
+def contributions_png(drops: dict[str, float], metric: str, path: str | Path) -> None:
+    """Horizontal bars: how much the score falls when each input column is masked."""
+    plt = _pyplot()
+    names = list(drops)
+    with plt.style.context("default"):
+        fig, ax = plt.subplots(figsize=FIGSIZE)
+        ax.barh(range(len(names)), [drops[n] for n in names], color="tab:blue")
+        ax.set_yticks(range(len(names)), names)
+        ax.invert_yaxis()
+        ax.axvline(0, color="grey", linewidth=0.8)
+        ax.set_xlabel(f"drop in {metric} when the column is masked")
+        ax.set_title("Modality contributions (leave one out)")
+        _save(plt, fig, path)
+
+
+def residuals_png(y_true: Any, y_pred: Any, path: str | Path) -> None:
+    """Histogram of residuals (prediction - target)."""
+    import numpy as np
+
+    plt = _pyplot()
+    residual = np.asarray(y_pred, dtype=np.float64) - np.asarray(y_true, dtype=np.float64)
+    with plt.style.context("default"):
+        fig, ax = plt.subplots(figsize=FIGSIZE)
+        ax.hist(residual, bins=30, color="tab:blue", alpha=0.8)
+        ax.axvline(0, color="grey", linestyle="--")
+        ax.set_xlabel("residual (predicted - actual)")
+        ax.set_ylabel("rows")
+        ax.set_title("Residuals")
+        _save(plt, fig, path)

@@ -72,8 +72,8 @@ def _evaluate(
     key: str,
     progress: Progress,
 ) -> dict[str, Any]:
-    from mmcli import plots
-    from mmcli.metrics import classification_metrics, regression_metrics
+    from mmcli import metrics as m
+    from mmcli import plots, report
     from mmcli.models import training
     from mmcli.stages.model_inputs import artifact_inputs
     from mmcli.stages.train import load_model, to_predictions
@@ -91,7 +91,11 @@ def _evaluate(
     progress("predicting", 0, None)
     inputs = artifact_inputs(model_art.record["architecture"], data, table)
     module = load_model(model_art)
-    predictions = to_predictions(model_art, training.predict(module, inputs, rows))
+
+    def predict(tensors: list[Any]) -> np.ndarray:
+        return to_predictions(model_art, training.predict(module, tensors, rows))
+
+    predictions = predict(inputs)
     task = model_art.record["task"]
     classes = model_art.record.get("classes") or []
     y = table["_target"].to_numpy()[rows]
@@ -103,38 +107,171 @@ def _evaluate(
         }
     )
     if task == "classification":
-        metrics = classification_metrics(y.astype(int), predictions, classes)
+        y = y.astype(int)
+        metrics = m.classification_metrics(y, predictions, classes)
+        metrics["calibration"] = m.calibration(y, predictions)
+        metrics["per_class_curves"] = m.per_class_curves(y, predictions, classes)
         out["target"] = [classes[i] for i in y]
         out["prediction"] = [classes[i] for i in predictions.argmax(1)]
         for i, name in enumerate(classes):
             out[f"prob_{name}"] = predictions[:, i]
     else:
-        metrics = regression_metrics(y.astype(float), predictions)
+        y = y.astype(float)
+        metrics = m.regression_metrics(y, predictions)
+        metrics["residuals"] = m.residual_summary(y, predictions)
         out["target"], out["prediction"] = y, predictions
+    score_name = "macro_f1" if task == "classification" else "r2"
+    metrics["contributions"] = _contributions(
+        model_art, data, table, inputs, predict, y, classes, task, score_name, progress
+    )
+    metrics["worst"] = _worst(data, out, predictions, y, task)
     metrics = {"task": task, "split": cfg.split, **metrics}
-    inputs = {
+    record_inputs = {
         "model": {
             "path": relative_to(model_art.path, cfg.out),
             "fingerprint": model_art.fingerprint,
         },
         "upstream": {
-            "stage": "fuse",
+            "stage": data.stage,
             "path": relative_to(data.path, cfg.out),
             "fingerprint": data.fingerprint,
         },
     }
-    with artifacts.Builder(cfg.out, stage="evaluate", params=params, inputs=inputs, key=key) as b:
+    with artifacts.Builder(
+        cfg.out, stage="evaluate", params=params, inputs=record_inputs, key=key
+    ) as b:
         (b.dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
         out.to_parquet(b.dir / "predictions.parquet", index=False)
         if task == "classification":
             plots.confusion_matrix_png(
                 metrics["confusion_matrix"], classes, b.dir / "confusion_matrix.png"
             )
+            plots.reliability_diagram_png(metrics["calibration"]["bins"], b.dir / "reliability.png")
+            plots.class_curves_png(y, predictions, classes, b.dir / "roc_curves.png", kind="roc")
+            plots.class_curves_png(y, predictions, classes, b.dir / "pr_curves.png", kind="pr")
         else:
             plots.predicted_vs_actual_png(y, predictions, b.dir / "predicted_vs_actual.png")
-        (b.dir / "report.md").write_text(_report(metrics, classes, cfg, model_art))
+            plots.residuals_png(y, predictions, b.dir / "residuals.png")
+        drops = {c: v["drop"] for c, v in metrics["contributions"]["columns"].items()}
+        if drops:
+            plots.contributions_png(drops, score_name, b.dir / "contributions.png")
+        title = f"{model_art.record['architecture'].get('model', 'e2e')} model"
+        (b.dir / "report.md").write_text(report.markdown(metrics, classes, title, b.dir))
+        (b.dir / "report.html").write_text(report.html(metrics, classes, title, b.dir))
         b.info["summary"] = _headline(metrics)
     return metrics
+
+
+def _contributions(
+    model_art: artifacts.Artifact,
+    data: artifacts.Artifact,
+    table: pd.DataFrame,
+    inputs: list[Any],
+    predict: Any,
+    y: np.ndarray,
+    classes: list[str],
+    task: str,
+    score_name: str,
+    progress: Progress,
+) -> dict[str, Any]:
+    """Leave-one-column-out: the score with each input column masked as missing, and the drop."""
+    from mmcli import metrics as m
+
+    def score(predictions: np.ndarray) -> float:
+        if task == "classification":
+            return m.classification_metrics(y, predictions, classes)["macro_f1"]
+        return m.regression_metrics(y, predictions)["r2"] or 0.0
+
+    full = score(predict(inputs))
+    names = [c["name"] for c in data.record["schema"]["columns"] if c["type"] != "ignore"]
+    columns = {}
+    for i, name in enumerate(names):
+        progress("modality contributions", i + 1, len(names))
+        masked = score(predict(_masked_inputs(model_art, data, table, inputs, name)))
+        columns[name] = {"score": round(masked, 6), "drop": round(full - masked, 6)}
+    return {"metric": score_name, "full": round(full, 6), "columns": columns}
+
+
+def _masked_inputs(
+    model_art: artifacts.Artifact,
+    data: artifacts.Artifact,
+    table: pd.DataFrame,
+    inputs: list[Any],
+    column: str,
+) -> list[Any]:
+    """The model's inputs with ``column`` absent for every row, as missing data would be."""
+    import torch
+
+    architecture = model_art.record["architecture"]
+    if architecture["family"] == "multimodal":  # the network reads the mask: switch it off
+        names = [c["name"] for c in architecture["columns"]]
+        mask = inputs[-1].clone()
+        mask[:, names.index(column)] = 0
+        return [*inputs[:-1], mask]
+    # A head reads the fused matrix: fuse again with the column marked absent.
+    from mmcli.stages.fuse import apply_fusion, load_features
+
+    absent = table.copy()
+    absent[f"_present.{column}"] = False
+    features, present = load_features(data.upstream(), absent)
+    x, _ = apply_fusion(
+        features,
+        present,
+        data.tensors("fusion.safetensors"),
+        data.params["method"],
+        data.record["weights"],
+    )
+    return [torch.from_numpy(x)]
+
+
+def _worst(
+    data: artifacts.Artifact,
+    out: pd.DataFrame,
+    predictions: np.ndarray,
+    y: np.ndarray,
+    task: str,
+    n: int = 10,
+) -> list[dict[str, Any]]:
+    """The worst-predicted rows, with their input cells from the manifest."""
+    if task == "classification":
+        badness = 1.0 - predictions[np.arange(len(y)), y]  # 1 - probability of the true class
+    else:
+        badness = np.abs(predictions - y)
+    order = np.argsort(-badness, kind="stable")[:n]
+    cells = _manifest_cells(data)
+    worst = []
+    for i in order:
+        row = int(out["_row"].iloc[i])
+        entry = {
+            "row": row,
+            "id": out["_id"].iloc[i],
+            "target": _plain(out["target"].iloc[i]),
+            "prediction": _plain(out["prediction"].iloc[i]),
+            "error": round(float(badness[i]), 6),
+        }
+        if cells is not None:
+            entry["inputs"] = {k: _plain(v) for k, v in cells[row].items()}
+        worst.append(entry)
+    return worst
+
+
+def _manifest_cells(data: artifacts.Artifact) -> list[dict[str, Any]] | None:
+    from mmcli.errors import MmcliError
+    from mmcli.io.tables import read_table
+
+    try:
+        prep = data.find("preprocess")
+        df = read_table(prep.record["paths"]["manifest"])
+    except (MmcliError, KeyError):
+        return None  # the manifest moved or changed: report without the input cells
+    names = [c["name"] for c in prep.record["schema"]["columns"] if c["type"] != "ignore"]
+    return df[names].to_dict(orient="records")
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-safe scalar: numpy types unwrapped, NaN as None."""
+    value = value.item() if hasattr(value, "item") else value
+    return None if isinstance(value, float) and value != value else value
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -148,38 +285,3 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
         "rows": metrics["n"],
         "metrics": {n: metrics.get(n) for n in names},
     }
-
-
-def _report(
-    metrics: dict[str, Any], classes: list[str], cfg: EvaluateConfig, model_art: artifacts.Artifact
-) -> str:
-    arch = model_art.record.get("architecture", {})
-    lines = [
-        f"# Evaluation: {arch.get('model', '?')} model, {metrics['split']} split",
-        "",
-        f"- rows: {metrics['n']}",
-        f"- task: {metrics['task']}",
-        "",
-        "| metric | value |",
-        "|---|---|",
-    ]
-    for name, value in _headline(metrics)["metrics"].items():
-        lines.append(f"| {name} | {'n/a' if value is None else f'{value:.4f}'} |")
-    if metrics["task"] == "classification":
-        lines += [
-            "",
-            "## Per class",
-            "",
-            "| class | precision | recall | f1 | support |",
-            "|---|---|---|---|---|",
-        ]
-        for name in classes:
-            c = metrics["per_class"][name]
-            lines.append(
-                f"| {name} | {c['precision']:.3f} | {c['recall']:.3f} | "
-                f"{c['f1']:.3f} | {c['support']} |"
-            )
-        lines += ["", "![confusion matrix](confusion_matrix.png)"]
-    else:
-        lines += ["", "![predicted vs actual](predicted_vs_actual.png)"]
-    return "\n".join(lines) + "\n"
