@@ -1,6 +1,6 @@
 """Artifacts: folders published atomically, recorded in mmcli.json, identified by content."""
 
-from mmcli.artifacts.publish import Builder, exclusive, locked, up_to_date
+from mmcli.artifacts.publish import Builder, exclusive, locked, rebuild_reason, up_to_date
 from mmcli.artifacts.record import RECORD_NAME, Artifact, cache_key, load
 
 __all__ = [
@@ -11,5 +11,6 @@ __all__ = [
     "exclusive",
     "load",
     "locked",
+    "rebuild_reason",
     "up_to_date",
 ]

@@ -44,6 +44,21 @@ def up_to_date(out: Path, key: str) -> dict[str, Any] | None:
     return record
 
 
+def rebuild_reason(out: Path, params: dict[str, Any]) -> str:
+    """Why ``out`` is not up to date: missing, which parameters changed, or its inputs."""
+    try:
+        record = json.loads((Path(out) / RECORD_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "no complete artifact yet"
+    old = record.get("params", {})
+    changed = sorted(k for k in set(old) | set(params) if old.get(k) != params.get(k))
+    if changed:
+        return "parameters changed: " + ", ".join(
+            f"{k} {old.get(k)!r} -> {params.get(k)!r}" for k in changed
+        )
+    return "its inputs changed"
+
+
 class Builder:
     """Context manager that yields a temporary folder and publishes it atomically on success.
 

@@ -13,12 +13,14 @@ import typer
 
 from mmcli import __version__
 from mmcli.cli import (
+    compare,
     evaluate,
     extract_features,
     fuse,
     inspect,
     predict,
     preprocess,
+    run,
     status,
     train,
 )
@@ -32,7 +34,9 @@ COMMANDS = [
     ("evaluate", evaluate.command),
     ("predict", predict.command),
     ("inspect", inspect.command),
+    ("run", run.command),
     ("status", status.command),
+    ("compare", compare.command),
 ]
 
 app = typer.Typer(

@@ -28,7 +28,10 @@ from mmcli.stages import Progress, no_progress
 
 @artifacts.exclusive
 def run(
-    cfg: EvaluateConfig, progress: Progress = no_progress, force: bool = False
+    cfg: EvaluateConfig,
+    progress: Progress = no_progress,
+    force: bool = False,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     """Evaluate; the summary's ``gates`` entry says whether every --fail-under gate passed."""
     from mmcli.metrics import check_gates, parse_gates
@@ -49,6 +52,9 @@ def run(
     )
     summary: dict[str, Any] = {"stage": "evaluate", "out": str(cfg.out)}
     record = None if force else artifacts.up_to_date(cfg.out, key)
+    if record is None and dry_run:
+        why = artifacts.rebuild_reason(cfg.out, params)
+        return {**summary, "status": "would-build", "why": why}
     if record is not None:
         metrics = json.loads((cfg.out / "metrics.json").read_text(encoding="utf-8"))
         summary.update(status="up-to-date", **record["summary"])

@@ -75,7 +75,10 @@ def load_prep_arrays(prep: Artifact) -> dict[str, np.ndarray]:
 
 @artifacts.exclusive
 def run(
-    cfg: ExtractConfig, progress: Progress = no_progress, force: bool = False
+    cfg: ExtractConfig,
+    progress: Progress = no_progress,
+    force: bool = False,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     """Fit encoders on the train split and encode every row of a preprocess artifact."""
     prep = artifacts.load(cfg.prep, stages=("preprocess",))
@@ -88,6 +91,12 @@ def run(
     summary: dict[str, Any] = {"stage": "extract-features", "out": str(cfg.out)}
     if not force and (record := artifacts.up_to_date(cfg.out, key)) is not None:
         return {**summary, "status": "up-to-date", **record["summary"]}
+    if dry_run:
+        return {
+            **summary,
+            "status": "would-build",
+            "why": artifacts.rebuild_reason(cfg.out, cfg.identity()),
+        }
 
     table = prep.table("rows.parquet")
     arrays = load_prep_arrays(prep)

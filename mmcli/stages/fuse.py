@@ -95,7 +95,12 @@ def load_features(feats: Artifact, table: pd.DataFrame) -> tuple[dict, dict]:
 
 
 @artifacts.exclusive
-def run(cfg: FuseConfig, progress: Progress = no_progress, force: bool = False) -> dict[str, Any]:
+def run(
+    cfg: FuseConfig,
+    progress: Progress = no_progress,
+    force: bool = False,
+    dry_run: bool = False,
+) -> dict[str, Any]:
     """Fuse an extract-features artifact into one normalised matrix."""
     feats = artifacts.load(cfg.feats, stages=("extract-features",))
     names = [c["name"] for c in feats.record["columns"]]
@@ -106,6 +111,12 @@ def run(cfg: FuseConfig, progress: Progress = no_progress, force: bool = False) 
     summary: dict[str, Any] = {"stage": "fuse", "out": str(cfg.out)}
     if not force and (record := artifacts.up_to_date(cfg.out, key)) is not None:
         return {**summary, "status": "up-to-date", **record["summary"]}
+    if dry_run:
+        return {
+            **summary,
+            "status": "would-build",
+            "why": artifacts.rebuild_reason(cfg.out, cfg.identity()),
+        }
 
     table = feats.table("rows.parquet")
     features, present = load_features(feats, table)

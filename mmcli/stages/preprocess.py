@@ -274,7 +274,10 @@ def input_fingerprints(df: pd.DataFrame, schema: dict[str, Any], root: Path) -> 
 
 @artifacts.exclusive
 def run(
-    cfg: PreprocessConfig, progress: Progress = no_progress, force: bool = False
+    cfg: PreprocessConfig,
+    progress: Progress = no_progress,
+    force: bool = False,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     """Run the preprocess stage; returns a summary (also when already up to date)."""
     df = read_table(cfg.manifest)
@@ -296,6 +299,12 @@ def run(
     summary: dict[str, Any] = {"stage": "preprocess", "out": str(cfg.out)}
     if not force and (record := artifacts.up_to_date(cfg.out, key)) is not None:
         return {**summary, "status": "up-to-date", **record["summary"]}
+    if dry_run:
+        return {
+            **summary,
+            "status": "would-build",
+            "why": artifacts.rebuild_reason(cfg.out, cfg.identity()),
+        }
 
     prepared = prepare(df, schema, root, on_error=cfg.on_error, progress=progress)
     table = prepared.table

@@ -46,7 +46,12 @@ def resolve_design(cfg: TrainConfig, data_stage: str) -> tuple[str, str]:
 
 
 @artifacts.exclusive
-def run(cfg: TrainConfig, progress: Progress = no_progress, force: bool = False) -> dict[str, Any]:
+def run(
+    cfg: TrainConfig,
+    progress: Progress = no_progress,
+    force: bool = False,
+    dry_run: bool = False,
+) -> dict[str, Any]:
     """Train with early stopping on the val split; returns a summary."""
     data = artifacts.load(cfg.data, stages=("fuse", "preprocess"))
     model_kind, fusion = resolve_design(cfg, data.stage)
@@ -54,6 +59,12 @@ def run(cfg: TrainConfig, progress: Progress = no_progress, force: bool = False)
     summary: dict[str, Any] = {"stage": "train", "out": str(cfg.out)}
     if not force and (record := artifacts.up_to_date(cfg.out, key)) is not None:
         return {**summary, "status": "up-to-date", **record["summary"]}
+    if dry_run:
+        return {
+            **summary,
+            "status": "would-build",
+            "why": artifacts.rebuild_reason(cfg.out, cfg.identity()),
+        }
 
     import torch
 

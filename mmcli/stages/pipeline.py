@@ -1,0 +1,133 @@
+"""run: the whole chain from one pipeline file, skipping the stages that are up to date.
+
+A pipeline file (YAML or TOML) names the manifest and an output folder, and holds one
+section per stage whose keys are that stage's ``--config`` keys::
+
+    manifest: sample_data/manifest.csv
+    out: work
+    preprocess: {image-size: 64}
+    train: {model: mlp, epochs: 100}
+    evaluate: {fail-under: [macro_f1=0.5]}
+
+Paths are relative to the pipeline file. With ``train: {model: e2e}`` the chain skips
+extract-features and fuse and trains on the preprocess artifact.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mmcli import config as cfgs
+from mmcli.errors import UsageError
+from mmcli.stages import Progress, no_progress
+
+STAGES = ("preprocess", "extract-features", "fuse", "train", "evaluate")
+_CLASSES = {
+    "preprocess": cfgs.PreprocessConfig,
+    "extract-features": cfgs.ExtractConfig,
+    "fuse": cfgs.FuseConfig,
+    "train": cfgs.TrainConfig,
+    "evaluate": cfgs.EvaluateConfig,
+}
+
+
+def plan(path: Path) -> list[tuple[str, Any]]:
+    """(stage, config) for every stage of the pipeline file, all validated up front."""
+    raw = cfgs.read_config_file(path)
+    spec = {k.replace("_", "-") if k.replace("_", "-") in STAGES else k: v for k, v in raw.items()}
+    unknown = sorted(set(spec) - {"manifest", "out", *STAGES})
+    if unknown:
+        raise UsageError(
+            f"{path}: unknown keys {unknown}",
+            hint=f"a pipeline has manifest, out and sections {', '.join(STAGES)}",
+        )
+    if "manifest" not in spec:
+        raise UsageError(f"{path}: no manifest")
+    base = path.parent
+    out = base / str(spec.get("out", "work"))
+    sections = {s: _section(path, s, spec.get(s) or {}) for s in STAGES}
+    e2e = sections["train"].get("model") == "e2e"
+    data = out / ("prep" if e2e else "fused")
+    paths: dict[str, dict[str, Any]] = {
+        "preprocess": {"manifest": base / str(spec["manifest"]), "out": out / "prep"},
+        "extract-features": {"prep": out / "prep", "out": out / "feats"},
+        "fuse": {"feats": out / "feats", "out": out / "fused"},
+        "train": {"data": data, "out": out / "model"},
+        "evaluate": {"model": out / "model", "data": data, "out": out / "eval"},
+    }
+    if "data_root" in sections["preprocess"]:
+        sections["preprocess"]["data_root"] = base / str(sections["preprocess"]["data_root"])
+    stages = [s for s in STAGES if not (e2e and s in ("extract-features", "fuse"))]
+    configs, problems = [], []
+    for stage in stages:
+        try:
+            configs.append(
+                (stage, cfgs.build(_CLASSES[stage], {**sections[stage], **paths[stage]}, None))
+            )
+        except UsageError as exc:
+            problems.append(f"{stage}: {exc.message}")
+    if problems:
+        raise UsageError(f"{path}: " + "; ".join(problems))
+    return configs
+
+
+def _section(path: Path, stage: str, values: Any) -> dict[str, Any]:
+    if not isinstance(values, dict):
+        raise UsageError(f"{path}: section {stage!r} must be a mapping of keys to values")
+    section = {str(k).replace("-", "_"): v for k, v in values.items()}
+    fixed = sorted(set(section) & (set(_CLASSES[stage].PATH_FIELDS) - {"data_root"}))
+    if fixed:
+        raise UsageError(
+            f"{path}: {stage} sets {fixed}, which the pipeline decides",
+            hint="set manifest and out at the top of the file",
+        )
+    return section
+
+
+def run(
+    path: Path,
+    *,
+    dry_run: bool = False,
+    until: str | None = None,
+    force: bool = False,
+    progress: Progress = no_progress,
+) -> dict[str, Any]:
+    """Run (or with ``dry_run`` only plan) the chain; one summary per stage."""
+    from mmcli.stages import evaluate, extract_features, fuse, preprocess, train
+
+    modules = {
+        "preprocess": preprocess,
+        "extract-features": extract_features,
+        "fuse": fuse,
+        "train": train,
+        "evaluate": evaluate,
+    }
+    if until is not None and until not in STAGES:
+        raise UsageError(f"--until {until!r}: choose one of {', '.join(STAGES)}")
+    results: list[dict[str, Any]] = []
+    upstream_changes = False
+    for stage, cfg in plan(path):
+        if dry_run and upstream_changes:
+            results.append(
+                {
+                    "stage": stage,
+                    "out": str(cfg.out),
+                    "status": "would-build",
+                    "why": "its upstream will be rebuilt",
+                }
+            )
+        else:
+            summary = modules[stage].run(cfg, progress=progress, force=force, dry_run=dry_run)
+            upstream_changes = upstream_changes or summary["status"] == "would-build"
+            results.append(summary)
+        if stage == until:
+            break
+    gates = next((r["gates"] for r in results if r.get("gates")), None)
+    return {
+        "stage": "run",
+        "pipeline": str(path),
+        "dry_run": dry_run,
+        "stages": results,
+        "gates": gates,
+    }
