@@ -194,6 +194,8 @@ def exclusive(run: F) -> F:
 
     @functools.wraps(run)
     def wrapper(cfg: Any, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("dry_run"):  # writes nothing, so it takes no lock and makes no folder
+            return run(cfg, *args, **kwargs)
         with locked(cfg.out, getattr(cfg, "wait", False)):
             return run(cfg, *args, **kwargs)
 
