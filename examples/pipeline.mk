@@ -1,29 +1,33 @@
-# The whole chain as Make rules: `make -f examples/pipeline.mk MANIFEST=... WORK=...`.
+# The whole chain as Make rules:
+#   make -f examples/pipeline.mk MANIFEST=... WORK=... [CONFIG=examples/config] [-j4]
 # Each target is an artifact's mmcli.json, which mmcli writes last and only when the
-# artifact's content changes, so a second `make` does nothing and a change reruns only
-# the stages downstream of it. mmcli also checks content hashes itself: a stage whose
-# inputs are unchanged says "up-to-date" and leaves its output untouched.
+# artifact is rebuilt. Each stage depends on its upstream and on its own config file, so
+# a second `make` does nothing, and a changed manifest or parameter reruns that stage and
+# those below it. mmcli also checks content itself: a stage whose inputs turn out
+# unchanged says "up-to-date" and leaves its output (and mtime) alone, so nothing
+# downstream of it reruns.
 MMCLI ?= mmcli
 MANIFEST ?= sample_data/manifest.csv
 WORK ?= work
+CONFIG ?= $(dir $(lastword $(MAKEFILE_LIST)))config
 FLAGS ?=
 
 all: $(WORK)/eval/mmcli.json
 
-$(WORK)/prep/mmcli.json: $(MANIFEST)
-	$(MMCLI) preprocess $(MANIFEST) --out $(WORK)/prep $(FLAGS)
+$(WORK)/prep/mmcli.json: $(MANIFEST) $(CONFIG)/preprocess.yaml
+	$(MMCLI) preprocess $(MANIFEST) --out $(WORK)/prep --config $(CONFIG)/preprocess.yaml $(FLAGS)
 
-$(WORK)/feats/mmcli.json: $(WORK)/prep/mmcli.json
-	$(MMCLI) extract-features $(WORK)/prep --out $(WORK)/feats $(FLAGS)
+$(WORK)/feats/mmcli.json: $(WORK)/prep/mmcli.json $(CONFIG)/extract-features.yaml
+	$(MMCLI) extract-features $(WORK)/prep --out $(WORK)/feats --config $(CONFIG)/extract-features.yaml $(FLAGS)
 
-$(WORK)/fused/mmcli.json: $(WORK)/feats/mmcli.json
-	$(MMCLI) fuse $(WORK)/feats --out $(WORK)/fused --method concat $(FLAGS)
+$(WORK)/fused/mmcli.json: $(WORK)/feats/mmcli.json $(CONFIG)/fuse.yaml
+	$(MMCLI) fuse $(WORK)/feats --out $(WORK)/fused --config $(CONFIG)/fuse.yaml $(FLAGS)
 
-$(WORK)/model/mmcli.json: $(WORK)/fused/mmcli.json
-	$(MMCLI) train $(WORK)/fused --out $(WORK)/model $(FLAGS)
+$(WORK)/model/mmcli.json: $(WORK)/fused/mmcli.json $(CONFIG)/train.yaml
+	$(MMCLI) train $(WORK)/fused --out $(WORK)/model --config $(CONFIG)/train.yaml $(FLAGS)
 
-$(WORK)/eval/mmcli.json: $(WORK)/model/mmcli.json $(WORK)/fused/mmcli.json
-	$(MMCLI) evaluate $(WORK)/model $(WORK)/fused --out $(WORK)/eval $(FLAGS)
+$(WORK)/eval/mmcli.json: $(WORK)/model/mmcli.json $(WORK)/fused/mmcli.json $(CONFIG)/evaluate.yaml
+	$(MMCLI) evaluate $(WORK)/model $(WORK)/fused --out $(WORK)/eval --config $(CONFIG)/evaluate.yaml $(FLAGS)
 	@cat $(WORK)/eval/report.md
 
 .PHONY: all

@@ -12,26 +12,39 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _make(args, cwd):
+    result = subprocess.run(args, capture_output=True, text=True, cwd=cwd)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return [s for s in STAGES if f"mmcli {s} " in result.stdout or f"/mmcli {s} " in result.stdout]
+
+
+STAGES = ("preprocess", "extract-features", "fuse", "train", "evaluate")
+
+
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
-def test_make_twice_second_run_does_nothing(dataset, tmp_path):
+def test_make_runs_the_chain_and_reruns_exactly_what_changed(dataset_copy, tmp_path):
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "examples/config", config)
+    (config / "train.yaml").write_text("model: mlp\nepochs: 30\nseed: 0\n")  # quick
     mmcli = Path(sys.executable).parent / "mmcli"
-    args = [
-        "make",
-        "-f",
-        str(ROOT / "examples/pipeline.mk"),
-        f"MMCLI={mmcli}",
-        f"MANIFEST={dataset}",
-        f"WORK={tmp_path / 'work'}",
-    ]
-    first = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
-    assert "preprocess" in first.stdout and "evaluate" in first.stdout
+    args = ["make", "-j4", "-f", str(ROOT / "examples/pipeline.mk"), f"MMCLI={mmcli}",
+            f"MANIFEST={dataset_copy}", f"WORK={tmp_path / 'work'}", f"CONFIG={config}",
+            "FLAGS=--quiet"]
+    assert _make(args, tmp_path) == list(STAGES)
     assert (tmp_path / "work/eval/metrics.json").exists()
-    second = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
-    assert second.returncode == 0
-    assert "mmcli" not in second.stdout and "Nothing to be done" in second.stdout
-    # touching the manifest without changing it: preprocess says up to date, nothing downstream
-    dataset.touch()
-    third = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
-    assert third.returncode == 0
-    assert "preprocess" in third.stdout and "extract-features" not in third.stdout
+    assert _make(args, tmp_path) == []  # nothing to do
+
+    # a parameter change reruns that stage and those below it, nothing above
+    (config / "train.yaml").write_text("model: logistic\nepochs: 30\nseed: 0\n")
+    assert _make(args, tmp_path) == ["train", "evaluate"]
+    assert _make(args, tmp_path) == []
+
+    # touching the manifest without changing it: preprocess finds it up to date and leaves
+    # its output alone, so Make does not cascade
+    dataset_copy.touch()
+    assert _make(args, tmp_path) == ["preprocess"]
+
+    # a real change to the manifest reruns the whole chain
+    text = dataset_copy.read_text().splitlines()
+    dataset_copy.write_text("\n".join(text[:-3]) + "\n")
+    assert _make(args, tmp_path) == list(STAGES)
