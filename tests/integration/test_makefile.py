@@ -27,9 +27,17 @@ def test_make_runs_the_chain_and_reruns_exactly_what_changed(dataset_copy, tmp_p
     shutil.copytree(ROOT / "examples/config", config)
     (config / "train.yaml").write_text("model: mlp\nepochs: 30\nseed: 0\n")  # quick
     mmcli = Path(sys.executable).parent / "mmcli"
-    args = ["make", "-j4", "-f", str(ROOT / "examples/pipeline.mk"), f"MMCLI={mmcli}",
-            f"MANIFEST={dataset_copy}", f"WORK={tmp_path / 'work'}", f"CONFIG={config}",
-            "FLAGS=--quiet"]
+    args = [
+        "make",
+        "-j4",
+        "-f",
+        str(ROOT / "examples/pipeline.mk"),
+        f"MMCLI={mmcli}",
+        f"MANIFEST={dataset_copy}",
+        f"WORK={tmp_path / 'work'}",
+        f"CONFIG={config}",
+        "FLAGS=--quiet",
+    ]
     assert _make(args, tmp_path) == list(STAGES)
     assert (tmp_path / "work/eval/metrics.json").exists()
     assert _make(args, tmp_path) == []  # nothing to do
