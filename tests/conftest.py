@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -54,3 +56,36 @@ def pipeline(dataset: Path, tmp_path_factory) -> Path:
     run_ok("train", work / "fused", "--out", work / "model", *FAST_TRAIN)
     run_ok("evaluate", work / "model", work / "fused", "--out", work / "eval")
     return work
+
+
+MMCLI = [sys.executable, "-m", "mmcli"]
+
+
+def cli(*args: object, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess (for fault tests)."""
+    return subprocess.run(
+        [*MMCLI, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        **kwargs,
+    )
+
+
+def start(*args: object, **kwargs) -> subprocess.Popen:
+    """Start the real CLI in a subprocess, stdout and stderr piped."""
+    return subprocess.Popen(
+        [*MMCLI, *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+@pytest.fixture()
+def work(pipeline, tmp_path) -> Path:
+    """A private copy of the session's pipeline artifacts (prep .. eval)."""
+    for name in ("prep", "feats", "fused", "model", "eval"):
+        shutil.copytree(pipeline / name, tmp_path / name)
+    return tmp_path
