@@ -160,7 +160,7 @@ def _short(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, list):
-        return ", ".join(_short(v) for v in value)
+        return ", ".join(_short(v) for v in value) if value else "none"
     return str(value)
 
 
