@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -22,4 +22,29 @@ def command(
 
         return inspect.run(artifact)
 
-    execute("inspect", action, json_out=json_out, quiet=False, debug=debug)
+    summary = execute("inspect", action, json_out=json_out, quiet=True, debug=debug)
+    if not json_out:
+        print("\n".join(_lines(summary)))
+
+
+def _lines(s: dict[str, Any]) -> list[str]:
+    lines = [f"{s['artifact']}: {s['kind']} artifact (mmcli {s['mmcli_version']})", "parameters:"]
+    lines += [f"  {k}: {v}" for k, v in s["params"].items()]
+    lines.append("files:")
+    width = max((len(n) for n in s["outputs"]), default=0)
+    lines += [f"  {n:<{width}}  {size:>12,} bytes" for n, size in s["outputs"].items()]
+    if s["summary"]:
+        lines.append("summary:")
+        lines += [f"  {k}: {v}" for k, v in s["summary"].items()]
+    lines.append("chain (this artifact first, back to the manifest):")
+    for link in s["chain"]:
+        where = link.get("path") or link.get("problem", "")
+        lines.append(f"  {link['stage']:<17} {link.get('fingerprint', ''):<17} {where}")
+    if s.get("rejected_examples"):
+        lines.append("rejected or problem rows (first 10; all in rejected.parquet):")
+        for r in s["rejected_examples"]:
+            file = f", file {r['file']!r}" if r.get("file") else ""
+            lines.append(
+                f"  row {r['row']}, column {r['column']!r}{file}: {r['reason']} ({r['action']})"
+            )
+    return lines
