@@ -144,6 +144,7 @@ def command(
             "loss": loss,
             "workers": workers,
             "seed": seed,
+            "wait": wait or None,
         }
         return train.run(
             cfgs.build(cfgs.TrainConfig, flags, config), progress=progress, force=force
