@@ -33,7 +33,31 @@ class StageConfig(BaseModel):
         return self.model_dump(mode="json", exclude={*self.PATH_FIELDS, *self.RUNTIME_FIELDS})
 
 
-class PreprocessConfig(StageConfig):
+class RowStageConfig(StageConfig):
+    """A stage that maps over rows: worker processes, and shards for many machines."""
+
+    RUNTIME_FIELDS = ("wait", "workers")
+    #: Worker processes for decoding and encoding; None (the default) uses every core.
+    workers: int | None = Field(None, ge=1)
+    #: "K/N": do only the K-th of N equal blocks of rows; `mmcli merge` joins the shards.
+    shard: str | None = Field(None, pattern=r"^[0-9]+/[0-9]+$")
+
+    @model_validator(mode="after")
+    def _check_shard(self) -> RowStageConfig:
+        if self.shard is not None:
+            k, n = self.shard_numbers() or (0, 0)
+            if not 1 <= k <= n:
+                raise ValueError(f"shard {self.shard!r}: K/N needs 1 <= K <= N")
+        return self
+
+    def shard_numbers(self) -> tuple[int, int] | None:
+        if self.shard is None:
+            return None
+        k, n = self.shard.split("/")
+        return int(k), int(n)
+
+
+class PreprocessConfig(RowStageConfig):
     PATH_FIELDS = ("manifest", "out", "data_root")
     manifest: Path
     out: Path = Path("prep")
@@ -59,7 +83,7 @@ class PreprocessConfig(StageConfig):
         return self
 
 
-class ExtractConfig(StageConfig):
+class ExtractConfig(RowStageConfig):
     PATH_FIELDS = ("prep", "out")
     prep: Path
     out: Path = Path("feats")

@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from mmcli.cli._common import ConfigOpt, DebugOpt, ForceOpt, JsonOpt, QuietOpt, WaitOpt, execute
+from mmcli.cli._common import (
+    ConfigOpt,
+    DebugOpt,
+    ForceOpt,
+    JsonOpt,
+    QuietOpt,
+    ShardOpt,
+    WaitOpt,
+    WorkersOpt,
+    execute,
+)
 
 
 def command(
@@ -24,6 +34,8 @@ def command(
     text: Annotated[
         str | None, typer.Option(help="Text encoder: tfidf or hashing. (default: tfidf)")
     ] = None,
+    workers: WorkersOpt = None,
+    shard: ShardOpt = None,
     config: ConfigOpt = None,
     force: ForceOpt = False,
     wait: WaitOpt = False,
@@ -41,6 +53,8 @@ def command(
             cfgs.ExtractConfig,
             {
                 "wait": wait or None,
+                "workers": workers,
+                "shard": shard,
                 "prep": prep,
                 "out": out,
                 "image": image,

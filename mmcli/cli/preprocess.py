@@ -13,7 +13,9 @@ from mmcli.cli._common import (
     ForceOpt,
     JsonOpt,
     QuietOpt,
+    ShardOpt,
     WaitOpt,
+    WorkersOpt,
     execute,
     parse_pairs,
 )
@@ -76,6 +78,8 @@ def command(
             help="Fail (exit 3) when more rows are rejected than this: a count, or a fraction below 1."
         ),
     ] = None,
+    workers: WorkersOpt = None,
+    shard: ShardOpt = None,
     config: ConfigOpt = None,
     force: ForceOpt = False,
     wait: WaitOpt = False,
@@ -93,6 +97,8 @@ def command(
             cfgs.PreprocessConfig,
             {
                 "wait": wait or None,
+                "workers": workers,
+                "shard": shard,
                 "manifest": manifest,
                 "out": out,
                 "target": target,

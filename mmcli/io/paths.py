@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import os
+import stat
+from functools import lru_cache
 from pathlib import Path
 
 
 class PathRejected(Exception):
     """A path cell that cannot be used; the message is the per-row reason."""
+
+
+@lru_cache(maxsize=65536)
+def _real_folder(folder: str) -> str:
+    # Most cells of a manifest share a handful of folders: resolving each folder once
+    # (one lstat per component) instead of once per file makes resolving 10x cheaper.
+    return os.path.realpath(folder)
 
 
 def resolve_in_root(cell: str, root: Path) -> Path:
@@ -16,13 +25,24 @@ def resolve_in_root(cell: str, root: Path) -> Path:
     Symlinks are followed before the check, so a link pointing out of the root is refused
     like ``../`` or an absolute path elsewhere.
     """
-    root = root.resolve()
-    raw = Path(os.path.expanduser(cell)) if cell.startswith("~") else Path(cell)
-    path = (root / raw).resolve()
-    if path != root and root not in path.parents:
-        raise PathRejected(f"path {cell!r} is outside the data folder {root}")
-    if not path.exists():
-        raise PathRejected(f"file not found: {cell}")
-    if not path.is_file():
+    real_root = _real_folder(str(root))
+    raw = os.path.expanduser(cell) if cell.startswith("~") else cell
+    folder, name = os.path.split(os.path.join(real_root, raw))
+    if name in ("", ".", ".."):
+        path = os.path.realpath(os.path.join(folder, name))
+    else:
+        path = os.path.join(_real_folder(folder), name)
+        try:
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                path = os.path.realpath(path)
+        except OSError:
+            pass  # does not exist: reported below, after the root check
+    if path != real_root and not path.startswith(real_root.rstrip(os.sep) + os.sep):
+        raise PathRejected(f"path {cell!r} is outside the data folder {real_root}")
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        raise PathRejected(f"file not found: {cell}") from None
+    if not stat.S_ISREG(mode):
         raise PathRejected(f"not a regular file: {cell}")
-    return path
+    return Path(path)

@@ -9,6 +9,8 @@ with an ``error`` and no prediction.
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,18 +28,10 @@ def run(
     cfg: PredictConfig, progress: Progress = no_progress, force: bool = False
 ) -> dict[str, Any]:
     """Predict every row of ``cfg.table``; writes ``cfg.out`` (CSV, Parquet or JSONL) atomically."""
-    import torch
-
-    from mmcli.models import training
-    from mmcli.stages.extract_features import encode, load_encoder
-    from mmcli.stages.fuse import apply_fusion
-    from mmcli.stages.model_inputs import block_inputs, e2e_inputs
     from mmcli.stages.preprocess import prepare
-    from mmcli.stages.train import load_model, to_predictions
 
     table_format(cfg.out)  # an unknown output format fails before any work
     model_art = artifacts.load(cfg.model, stages=("train",))
-    architecture = model_art.record["architecture"]
     prep = model_art.find("preprocess")
     schema = prep.record["schema"]
     df = read_table(cfg.table)
@@ -50,9 +44,36 @@ def run(
             hint="predict needs the columns the model was trained on",
         )
     root = (cfg.data_root or cfg.table.parent).resolve()
-    prepared = prepare(
-        df, schema, root, on_error=cfg.on_error, with_target=False, progress=progress
-    )
+    with tempfile.TemporaryDirectory(prefix="mmcli-predict-") as scratch:
+        prepared = prepare(
+            df,
+            schema,
+            root,
+            Path(scratch),
+            on_error=cfg.on_error,
+            with_target=False,
+            progress=progress,
+        )
+        return _predict(cfg, df, schema, prepared, model_art, progress)
+
+
+def _predict(
+    cfg: PredictConfig,
+    df: pd.DataFrame,
+    schema: dict[str, Any],
+    prepared: Any,
+    model_art: artifacts.Artifact,
+    progress: Progress,
+) -> dict[str, Any]:
+    import torch
+
+    from mmcli.models import training
+    from mmcli.stages.extract_features import encode, load_encoder
+    from mmcli.stages.fuse import apply_fusion
+    from mmcli.stages.model_inputs import block_inputs, e2e_inputs
+    from mmcli.stages.train import load_model, to_predictions
+
+    architecture = model_art.record["architecture"]
     rows = prepared.table
     if model_art.upstream().stage == "preprocess":
         inputs = e2e_inputs(rows, prepared.arrays, architecture["columns"], progress)

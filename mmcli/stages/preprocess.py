@@ -3,9 +3,14 @@
 Output artifact::
 
     rows.parquet      one row per kept sample: _row (manifest row), _id, _split, _target,
-                      text/number/category values, _present.<column> flags
+                      text/number/category values, _present.<column> flags, and
+                      _sha.<column>: the SHA-256 of each row's image or audio file
     arrays/<col>.npy  images (n, S, S, 3) uint8; audio (n, samples) float32 (zeros where missing)
     rejected.parquet  row, id, column, file, reason, action for every problem found
+    files.parquet     every file the manifest names, with its SHA-256 (or why it is unreadable)
+
+With ``--shard K/N`` the stage does rows K of N equal blocks of the manifest and leaves
+the splits unassigned; ``mmcli merge`` joins the shards into what one run would write.
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mmcli import artifacts
+from mmcli import __version__, artifacts, parallel
+from mmcli.artifacts import arrays
+from mmcli.artifacts.filecache import cache_path, hash_files
 from mmcli.artifacts.hashing import file_sha256, json_sha256
 from mmcli.config import PreprocessConfig
-from mmcli.errors import DataError
+from mmcli.errors import DataError, MmcliError
 from mmcli.io.audio import AudioRejected, load_audio
 from mmcli.io.images import ImageRejected, load_image
 from mmcli.io.paths import PathRejected, resolve_in_root
@@ -38,6 +45,8 @@ from mmcli.stages.schema import (
 
 MEDIA = ("image", "audio")
 REJECTED_COLUMNS = ["row", "id", "column", "file", "reason", "action"]
+#: Rows per decoding task: enough to amortise a task's overhead, few enough to balance cores.
+CHUNK = 64
 
 
 def array_files(schema: dict[str, Any]) -> dict[str, str]:
@@ -50,23 +59,176 @@ def array_files(schema: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def media_layout(kind: str, schema: dict[str, Any]) -> tuple[tuple[int, ...], str]:
+    """(shape of one row, dtype) of a media column's stored array."""
+    if kind == "image":
+        return (schema["image_size"], schema["image_size"], 3), "uint8"
+    return (int(round(schema["audio_seconds"] * schema["sample_rate"])),), "float32"
+
+
+def decode_params(kind: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """What a decoded value depends on besides the file's bytes (the per-row cache key)."""
+    if kind == "image":
+        return {"type": kind, "image_size": schema["image_size"]}
+    return {"type": kind, "sample_rate": schema["sample_rate"], "seconds": schema["audio_seconds"]}
+
+
 @dataclass
 class Prepared:
-    """Rows that passed validation, in manifest order."""
+    """Rows that passed validation, in manifest order; arrays are memory-mapped files."""
 
     table: pd.DataFrame
     arrays: dict[str, np.ndarray]
     rejects: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class Sources:
+    """Each distinct media cell resolved inside the data root and hashed, or why not."""
+
+    paths: dict[str, Path] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+    hashes: dict[str, str] = field(default_factory=dict)
+
+    def fingerprint(self) -> dict[str, Any]:
+        every = {**{c: f"unreadable: {r}" for c, r in self.problems.items()}, **self.hashes}
+        return {"count": len(every), "sha256": json_sha256(every)}
+
+    def table(self) -> pd.DataFrame:
+        """One row per distinct file cell, sorted: what the artifact's inputs were."""
+        every = {**{c: f"unreadable: {r}" for c, r in self.problems.items()}, **self.hashes}
+        cells = sorted(every)
+        return pd.DataFrame({"file": cells, "sha256": [every[c] for c in cells]})
+
+
+def hash_sources(
+    df: pd.DataFrame, schema: dict[str, Any], root: Path, cache: Path | None = None
+) -> Sources:
+    """Resolve and hash every media file the manifest points to (what decides a rerun)."""
+    sources = Sources()
+    for col in input_columns(schema):
+        if col["type"] not in MEDIA:
+            continue
+        for cell in df[col["name"]].tolist():
+            if cell is None or str(cell).strip() == "":
+                continue
+            cell = str(cell)
+            if cell in sources.paths or cell in sources.problems:
+                continue
+            try:
+                sources.paths[cell] = resolve_in_root(cell, root)
+            except PathRejected as exc:
+                sources.problems[cell] = str(exc)
+    hashes = hash_files(list(sources.paths.values()), cache)
+    for cell, path in list(sources.paths.items()):
+        digest = hashes[str(path)]
+        if digest.startswith("unreadable: "):
+            sources.problems[cell] = f"cannot read file: {digest.removeprefix('unreadable: ')}"
+            del sources.paths[cell]
+        else:
+            sources.hashes[cell] = digest
+    return sources
+
+
+def input_fingerprints(df: pd.DataFrame, schema: dict[str, Any], root: Path) -> dict[str, Any]:
+    """Content hashes of every media file the manifest points to, as one fingerprint."""
+    return hash_sources(df, schema, root).fingerprint()
+
+
+@dataclass
+class Reuse:
+    """Rows of a previous artifact's array, found by the content hash of their file."""
+
+    array: Path
+    rows: dict[str, int]
+
+
+def previous_rows(out: Path, schema: dict[str, Any]) -> dict[str, Reuse]:
+    """For each media column, what the artifact already at ``out`` can give without decoding.
+
+    A row is reused when its file has the same SHA-256 and the column is decoded with the
+    same parameters by the same mmcli version: the per-sample cache is the previous output.
+    """
+    try:
+        old = artifacts.load(out, stages=("preprocess",))
+        if old.record.get("mmcli_version") != __version__:
+            return {}
+        old_cols = {c["name"]: c for c in old.record["schema"]["columns"]}
+        table = old.table("rows.parquet")
+    except MmcliError:
+        return {}
+    reuse = {}
+    for col in input_columns(schema):
+        name, kind = col["name"], col["type"]
+        old_col = old_cols.get(name)
+        if kind not in MEDIA or old_col is None or old_col["type"] != kind:
+            continue
+        if decode_params(kind, old.record["schema"]) != decode_params(kind, schema):
+            continue
+        sha = f"_sha.{name}"
+        if sha not in table.columns:
+            continue
+        try:
+            array = old.file(old.record["schema"]["arrays"][name])
+        except MmcliError:
+            continue
+        rows = {}
+        for position, digest in enumerate(table[sha].tolist()):
+            if digest is not None:
+                rows.setdefault(digest, position)
+        reuse[name] = Reuse(array, rows)
+    return reuse
+
+
+def _decode_chunk(task: tuple[Any, ...]) -> list[tuple[int, str | None]]:
+    """Decode (or copy from a previous artifact) one chunk of a column into its array file.
+
+    Runs in a worker process. ``rows`` holds (position, path, reused row, refusal); the
+    chunk's positions are consecutive, so the block is written with one call.
+    """
+    kind, params, out, start, rows, reuse_from = task
+    shape, dtype = params["shape"], params["dtype"]
+    block = np.zeros((len(rows), *shape), dtype=dtype)
+    results: list[tuple[int, str | None]] = []
+    reused = [(i, old) for i, (_, _, old, _) in enumerate(rows) if old is not None]
+    if reused:
+        copied = arrays.read_rows(reuse_from, np.array([old for _, old in reused]))
+        for (i, _), value in zip(reused, copied, strict=True):
+            block[i] = value
+    for i, (position, path, old, refusal) in enumerate(rows):
+        if refusal is not None:
+            results.append((position, refusal))
+            continue
+        if path is None or old is not None:
+            results.append((position, None))
+            continue
+        try:
+            if kind == "image":
+                block[i] = load_image(path, params["image_size"])
+            else:
+                block[i] = load_audio(path, params["sample_rate"], params["seconds"])
+            results.append((position, None))
+        except (ImageRejected, AudioRejected) as exc:
+            results.append((position, str(exc)))
+        except OSError as exc:
+            results.append((position, f"cannot read file: {exc.strerror or exc}"))
+    arrays.write_rows(out, start, block)
+    return results
+
+
 def prepare(
     df: pd.DataFrame,
     schema: dict[str, Any],
     root: Path,
+    array_dir: Path,
     *,
     on_error: str,
     with_target: bool = True,
     progress: Progress = no_progress,
+    sources: Sources | None = None,
+    workers: int = 1,
+    reuse: dict[str, Reuse] | None = None,
+    first_row: int = 0,
 ) -> Prepared:
     """Validate and convert every cell. Shared by ``preprocess`` and ``predict``.
 
@@ -74,6 +236,10 @@ def prepare(
     decodable, outside the data folder, not a number) is handled by ``on_error``:
     ``skip`` rejects the row, ``fail`` raises DataError, ``keep`` keeps the row with the
     modality marked missing. A bad target or split always rejects the row.
+
+    Media are decoded by ``workers`` processes, a chunk of rows at a time, straight into
+    ``array_dir/<slug>.npy``: memory does not grow with the number of rows. Rows are
+    numbered from ``first_row`` (a shard's first manifest row).
     """
     n = len(df)
     id_col = schema.get("id_column")
@@ -83,11 +249,14 @@ def prepare(
     ]
     rejects: list[dict[str, Any]] = []
     rejected: set[int] = set()
+    sources = sources if sources is not None else hash_sources(df, schema, root)
+    reuse = reuse or {}
 
     def problem(
-        row: int, column: str, reason: str, file: str | None = None, always_reject: bool = False
+        i: int, column: str, reason: str, file: str | None = None, always_reject: bool = False
     ) -> None:
-        where = f"row {row}" + (f" (id {ids[row]})" if ids[row] else "") + f", column {column!r}"
+        row = first_row + i
+        where = f"row {row}" + (f" (id {ids[i]})" if ids[i] else "") + f", column {column!r}"
         if file:
             where += f", file {file!r}"
         if on_error == "fail":
@@ -99,7 +268,7 @@ def prepare(
         rejects.append(
             {
                 "row": row,
-                "id": ids[row],
+                "id": ids[i],
                 "column": column,
                 "file": file,
                 "reason": reason,
@@ -107,16 +276,16 @@ def prepare(
             }
         )
         if reject:
-            rejected.add(row)
+            rejected.add(i)
 
     if id_col and with_target:
         first: dict[str, int] = {}
-        for row, value in enumerate(ids):
-            if value is not None and first.setdefault(value, row) != row:
+        for i, value in enumerate(ids):
+            if value is not None and first.setdefault(value, i) != i:
                 problem(
-                    row,
+                    i,
                     id_col,
-                    f"duplicate id {value!r} (first at row {first[value]})",
+                    f"duplicate id {value!r} (first at row {first_row + first[value]})",
                     always_reject=True,
                 )
 
@@ -124,27 +293,27 @@ def prepare(
     targets: list[Any] = [None] * n
     if with_target:
         classes = {c: i for i, c in enumerate(target.get("classes", []))}
-        for row, value in enumerate(df[target["name"]].tolist()):
+        for i, value in enumerate(df[target["name"]].tolist()):
             try:
                 if target["task"] == "regression":
-                    targets[row] = parse_number(value)
+                    targets[i] = parse_number(value)
                 else:
-                    targets[row] = None if value is None else classes.get(label_of(value), -1)
-                    if targets[row] == -1:
+                    targets[i] = None if value is None else classes.get(label_of(value), -1)
+                    if targets[i] == -1:
                         raise ValueError(f"label {label_of(value)!r} is not one of the classes")
             except ValueError as exc:
-                problem(row, target["name"], str(exc), always_reject=True)
+                problem(i, target["name"], str(exc), always_reject=True)
                 continue
-            if targets[row] is None:
-                problem(row, target["name"], "target value is missing", always_reject=True)
+            if targets[i] is None:
+                problem(i, target["name"], "target value is missing", always_reject=True)
 
     splits: list[str | None] = [None] * n
     if schema.get("split_column") and with_target:
-        for row, value in enumerate(df[schema["split_column"]].tolist()):
-            splits[row] = SPLIT_NAMES.get(str(value).strip().lower()) if value is not None else None
-            if splits[row] is None:
+        for i, value in enumerate(df[schema["split_column"]].tolist()):
+            splits[i] = SPLIT_NAMES.get(str(value).strip().lower()) if value is not None else None
+            if splits[i] is None:
                 problem(
-                    row,
+                    i,
                     schema["split_column"],
                     f"split {value!r} is not train, val, validation or test",
                     always_reject=True,
@@ -152,38 +321,55 @@ def prepare(
 
     values: dict[str, list[Any]] = {}
     present: dict[str, np.ndarray] = {}
-    media: dict[str, dict[int, np.ndarray]] = {}
+    digests: dict[str, list[str | None]] = {}
     columns = input_columns(schema)
-    total = sum(len(df) for c in columns if c["type"] in MEDIA)
-    done = 0
-    for col in columns:
+    files = array_files(schema)
+    media = [c for c in columns if c["type"] in MEDIA]
+    total, done = n * len(media), 0
+    for col in media:
         name, kind = col["name"], col["type"]
         present[name] = np.zeros(n, dtype=bool)
-        cells = df[name].tolist()
-        if kind in MEDIA:
-            media[name] = {}
-            for row, cell in enumerate(cells):
-                done += 1
-                if done % 64 == 0 or done == total:
-                    progress("decoding media", done, total)
-                if row in rejected or cell is None or str(cell).strip() == "":
-                    continue
-                try:
-                    path = resolve_in_root(str(cell), root)
-                    if kind == "image":
-                        media[name][row] = load_image(path, schema["image_size"])
+        digests[name] = [None] * n
+        cells = [None if c is None or str(c).strip() == "" else str(c) for c in df[name]]
+        shape, dtype = media_layout(kind, schema)
+        full = array_dir / (Path(files[name]).name + ".all")
+        arrays.create(full, n, shape, dtype)
+        params = {**decode_params(kind, schema), "shape": shape, "dtype": dtype}
+        old = reuse.get(name)
+
+        def tasks(name=name, cells=cells, full=full, params=params, old=old, kind=kind):
+            for start in range(0, n, CHUNK):
+                rows = []
+                for i in range(start, min(start + CHUNK, n)):
+                    cell = cells[i]
+                    if i in rejected or cell is None:
+                        rows.append((i, None, None, None))
+                    elif cell in sources.problems:
+                        rows.append((i, None, None, sources.problems[cell]))
                     else:
-                        media[name][row] = load_audio(
-                            path, schema["sample_rate"], schema["audio_seconds"]
-                        )
-                    present[name][row] = True
-                except (PathRejected, ImageRejected, AudioRejected) as exc:
-                    problem(row, name, str(exc), file=str(cell))
-                except OSError as exc:
-                    problem(row, name, f"cannot read file: {exc.strerror or exc}", file=str(cell))
+                        digest = sources.hashes[cell]
+                        hit = old.rows.get(digest) if old else None
+                        rows.append((i, sources.paths[cell], hit, None))
+                yield kind, params, full, start, rows, old.array if old else None
+
+        for results in parallel.ordered_map(_decode_chunk, tasks(), workers):
+            for i, reason in results:
+                cell = cells[i]
+                if reason is not None:
+                    problem(i, name, reason, file=cell)
+                elif cell is not None and i not in rejected:
+                    present[name][i] = True
+                    digests[name][i] = sources.hashes[cell]
+            done += len(results)
+            progress("decoding media", done, total)
+
+    for col in columns:
+        name, kind = col["name"], col["type"]
+        if kind in MEDIA:
             continue
+        present[name] = np.zeros(n, dtype=bool)
         converted: list[Any] = []
-        for row, cell in enumerate(cells):
+        for i, cell in enumerate(df[name].tolist()):
             try:
                 if kind == "number":
                     value = parse_number(cell)
@@ -192,27 +378,27 @@ def prepare(
                 else:
                     value = None if cell is None else str(cell).strip() or None
             except ValueError as exc:
-                problem(row, name, str(exc))
+                problem(i, name, str(exc))
                 value = None
             converted.append(value)
-            present[name][row] = value is not None
+            present[name][i] = value is not None
         values[name] = converted
 
-    keep = [row for row in range(n) if row not in rejected]
+    keep = np.array([i for i in range(n) if i not in rejected], dtype=np.int64)
     table = pd.DataFrame(
         {
-            "_row": np.asarray(keep, dtype=np.int64),
-            "_id": pd.Series([ids[r] for r in keep], dtype=object),
+            "_row": keep + first_row,
+            "_id": pd.Series([ids[i] for i in keep], dtype=object),
         }
     )
     if with_target:
-        table["_split"] = [splits[r] for r in keep]
+        table["_split"] = pd.Series([splits[i] for i in keep], dtype=object)
         dtype = np.float64 if target["task"] == "regression" else np.int64
-        table["_target"] = np.asarray([targets[r] for r in keep], dtype=dtype)
+        table["_target"] = np.asarray([targets[i] for i in keep], dtype=dtype)
     for col in columns:
         name = col["name"]
         if name in values:
-            column = [values[name][r] for r in keep]
+            column = [values[name][i] for i in keep]
             table[name] = (
                 np.asarray([np.nan if v is None else v for v in column], dtype=np.float64)
                 if col["type"] == "number"
@@ -220,20 +406,20 @@ def prepare(
             )
     for col in columns:
         table[f"_present.{col['name']}"] = present[col["name"]][keep]
-    arrays = {}
-    for name, decoded in media.items():
-        kind = next(c["type"] for c in columns if c["name"] == name)
-        shape = (
-            (schema["image_size"], schema["image_size"], 3)
-            if kind == "image"
-            else (int(round(schema["audio_seconds"] * schema["sample_rate"])),)
+    for col in media:
+        # Content hash of each row's file: the key a rebuild reuses the decoded row by.
+        table[f"_sha.{col['name']}"] = pd.Series(
+            [digests[col["name"]][i] for i in keep], dtype=object
         )
-        array = np.zeros((len(keep), *shape), dtype=np.uint8 if kind == "image" else np.float32)
-        for i, row in enumerate(keep):
-            if row in decoded:
-                array[i] = decoded[row]
-        arrays[name] = array
-    return Prepared(table=table, arrays=arrays, rejects=rejects)
+    stored = {}
+    for col in media:
+        final = array_dir / Path(files[col["name"]]).name
+        arrays.select(array_dir / (final.name + ".all"), final, keep)
+        stored[col["name"]] = np.load(final, mmap_mode="r", allow_pickle=False)
+    order = {name: k for k, name in enumerate([id_col, target["name"], schema.get("split_column")])}
+    position = {c["name"]: 3 + k for k, c in enumerate(columns)}
+    rejects.sort(key=lambda r: (order.get(r["column"], position.get(r["column"], 99)), r["row"]))
+    return Prepared(table=table, arrays=stored, rejects=rejects)
 
 
 def assign_splits(targets: np.ndarray, task: str, val: float, test: float, seed: int) -> list[str]:
@@ -256,20 +442,12 @@ def assign_splits(targets: np.ndarray, task: str, val: float, test: float, seed:
     return splits.tolist()
 
 
-def input_fingerprints(df: pd.DataFrame, schema: dict[str, Any], root: Path) -> dict[str, Any]:
-    """Content hashes of every media file the manifest points to (what decides a rerun)."""
-    hashes: dict[str, str] = {}
-    for col in input_columns(schema):
-        if col["type"] not in MEDIA:
-            continue
-        for cell in df[col["name"]].tolist():
-            if cell is None or str(cell) in hashes:
-                continue
-            try:
-                hashes[str(cell)] = file_sha256(resolve_in_root(str(cell), root))
-            except (PathRejected, OSError) as exc:
-                hashes[str(cell)] = f"unreadable: {exc}"
-    return {"count": len(hashes), "sha256": json_sha256(hashes)}
+def shard_rows(rows: int, shard: tuple[int, int] | None) -> tuple[int, int]:
+    """Manifest rows [start, stop) of shard K of N: N blocks of equal size, in order."""
+    if shard is None:
+        return 0, rows
+    k, count = shard
+    return (k - 1) * rows // count, k * rows // count
 
 
 @artifacts.exclusive
@@ -284,11 +462,15 @@ def run(
     if len(df) == 0:
         raise DataError(f"{cfg.manifest}: the manifest has a header but no rows")
     root = (cfg.data_root or cfg.manifest.parent).resolve()
-    schema = infer_schema(df, cfg)
+    schema = infer_schema(df, cfg)  # from every row, so that all shards agree
+    shard = cfg.shard_numbers()
+    start, stop = shard_rows(len(df), shard)
+    part = df.iloc[start:stop].reset_index(drop=True)
     progress("hashing input files", 0, None)
+    sources = hash_sources(part, schema, root, cache_path(cfg.out))
     inputs = {
         "manifest": {"path": str(cfg.manifest), "sha256": file_sha256(cfg.manifest)},
-        "files": input_fingerprints(df, schema, root),
+        "files": sources.fingerprint(),
     }
     # Paths stay out of the key: moving a data folder does not make its artifacts stale.
     key = artifacts.cache_key(
@@ -306,40 +488,6 @@ def run(
             "why": artifacts.rebuild_reason(cfg.out, cfg.identity()),
         }
 
-    prepared = prepare(df, schema, root, on_error=cfg.on_error, progress=progress)
-    table = prepared.table
-    if len(table) == 0:
-        raise DataError(
-            f"{cfg.manifest}: every row was rejected",
-            hint=f"first reason: {prepared.rejects[0]['reason']}" if prepared.rejects else None,
-        )
-    _check_max_errors(cfg, len(df), len(df) - len(table), prepared.rejects)
-    if not schema.get("split_column"):
-        table["_split"] = assign_splits(
-            table["_target"].to_numpy(),
-            schema["target"]["task"],
-            cfg.val_fraction,
-            cfg.test_fraction,
-            cfg.seed,
-        )
-    split_counts = {s: int((table["_split"] == s).sum()) for s in ("train", "val", "test")}
-    if split_counts["train"] == 0:
-        raise DataError(f"{cfg.manifest}: no rows in the train split")
-    files = array_files(schema)
-    summary.update(
-        {
-            "status": "built",
-            "rows": {
-                "manifest": len(df),
-                "kept": len(table),
-                "rejected": len(df) - len(table),
-                **split_counts,
-            },
-            "problems": len(prepared.rejects),
-            "columns": {c["name"]: c["type"] for c in schema["columns"]},
-            "task": schema["target"]["task"],
-        }
-    )
     with artifacts.Builder(
         cfg.out,
         stage="preprocess",
@@ -348,21 +496,86 @@ def run(
         key=key,
         seed=cfg.seed,
     ) as build:
-        table.to_parquet(build.dir / "rows.parquet", index=False)
         (build.dir / "arrays").mkdir()
-        for name, array in prepared.arrays.items():
-            np.save(build.dir / files[name], array)
-        pd.DataFrame(prepared.rejects, columns=REJECTED_COLUMNS).astype(
-            {"row": np.int64}
-        ).to_parquet(build.dir / "rejected.parquet", index=False)
+        prepared = prepare(
+            part,
+            schema,
+            root,
+            build.dir / "arrays",
+            on_error=cfg.on_error,
+            progress=progress,
+            sources=sources,
+            workers=parallel.resolve_workers(cfg.workers),
+            reuse={} if force else previous_rows(cfg.out, schema),
+            first_row=start,
+        )
+        table, rejects = prepared.table, prepared.rejects
+        if shard is None:
+            finish(table, rejects, cfg, schema, len(df))
+        summary.update(describe(table, rejects, schema, stop - start))
+        if shard is not None:
+            summary["shard"] = f"{shard[0]}/{shard[1]}"
+            build.info["shard"] = {"index": shard[0], "count": shard[1], "rows": [start, stop]}
+        write_tables(build.dir, table, rejects, sources.table())
         build.info.update(
             {
-                "schema": {**schema, "arrays": files},
+                "schema": {**schema, "arrays": array_files(schema)},
                 "summary": _lean(summary),
                 "paths": {"manifest": str(cfg.manifest.resolve()), "data_root": str(root)},
             }
         )
     return summary
+
+
+def finish(
+    table: pd.DataFrame,
+    rejects: list[dict[str, Any]],
+    cfg: PreprocessConfig,
+    schema: dict[str, Any],
+    rows: int,
+) -> None:
+    """What needs every row: refuse an empty or too-rejected result, assign the splits."""
+    if len(table) == 0:
+        raise DataError(
+            f"{cfg.manifest}: every row was rejected",
+            hint=f"first reason: {rejects[0]['reason']}" if rejects else None,
+        )
+    _check_max_errors(cfg, rows, rows - len(table), rejects)
+    if not schema.get("split_column"):
+        table["_split"] = assign_splits(
+            table["_target"].to_numpy(),
+            schema["target"]["task"],
+            cfg.val_fraction,
+            cfg.test_fraction,
+            cfg.seed,
+        )
+    if not (table["_split"] == "train").any():
+        raise DataError(f"{cfg.manifest}: no rows in the train split")
+
+
+def describe(
+    table: pd.DataFrame, rejects: list[dict[str, Any]], schema: dict[str, Any], rows: int
+) -> dict[str, Any]:
+    counts = {"manifest": rows, "kept": len(table), "rejected": rows - len(table)}
+    if table["_split"].notna().all():
+        counts.update({s: int((table["_split"] == s).sum()) for s in ("train", "val", "test")})
+    return {
+        "status": "built",
+        "rows": counts,
+        "problems": len(rejects),
+        "columns": {c["name"]: c["type"] for c in schema["columns"]},
+        "task": schema["target"]["task"],
+    }
+
+
+def write_tables(
+    folder: Path, table: pd.DataFrame, rejects: list[dict[str, Any]], files: pd.DataFrame
+) -> None:
+    table.to_parquet(folder / "rows.parquet", index=False)
+    pd.DataFrame(rejects, columns=REJECTED_COLUMNS).astype({"row": np.int64}).to_parquet(
+        folder / "rejected.parquet", index=False
+    )
+    files.to_parquet(folder / "files.parquet", index=False)
 
 
 def _lean(summary: dict[str, Any]) -> dict[str, Any]:

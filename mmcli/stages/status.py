@@ -95,7 +95,10 @@ def _manifest_reasons(art: artifacts.Artifact) -> list[str]:
         return [f"manifest {manifest} changed"]
     root = Path(art.record.get("paths", {}).get("data_root", manifest.parent))
     try:
-        files = input_fingerprints(read_table(manifest), art.record["schema"], root)
+        df = read_table(manifest)
+        start, stop = art.record.get("shard", {}).get("rows", [0, len(df)])
+        part = df.iloc[start:stop].reset_index(drop=True)
+        files = input_fingerprints(part, art.record["schema"], root)
     except MmcliError as exc:
         return [exc.message]
     if files != recorded["files"]:

@@ -1,0 +1,255 @@
+"""Speed and memory of every stage against the raw decoders, at two data set sizes.
+
+    python benchmarks/scale.py [--rows 1000 20000] [--work /tmp/mmcli-bench] [--workers N]
+
+For each size it generates a seeded data set (``generate.py``), then prints per stage:
+rows/s, wall time and peak memory (RSS summed over the stage's process and its worker
+processes, sampled every 10 ms). Beside preprocess and extract-features it prints the
+raw limit on the same files, measured with all cores:
+
+- images: Pillow alone decodes, converts to RGB and resizes each file;
+- audio: soundfile alone decodes each file and soxr resamples it, as mmcli does;
+- audio features: librosa alone computes the same MFCC statistics from the decoded clips;
+
+and the ratio mmcli/limit. A row of preprocess costs one image plus one audio file, so its
+limit is ``1 / (1/images + 1/audio)`` rows/s. Then it times the incremental cases: a
+no-op rerun, 100 changed files, and 100 added rows (each checked byte-identical to a
+clean build), and prints the peak-memory ratio between the largest and smallest size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psutil
+
+sys.path.insert(0, str(Path(__file__).parent))
+from generate import generate  # noqa: E402
+
+IMAGE_SIZE, SAMPLE_RATE, SECONDS = 64, 16000, 2.0
+STAGES = ("preprocess", "extract-features", "fuse", "train", "evaluate")
+
+
+# -- raw limits: the decoders alone, one task per chunk of files, all cores ---------------
+def _images(paths: list[str]) -> int:
+    from PIL import Image
+
+    for p in paths:
+        with Image.open(p) as img:
+            img.load()
+            np.asarray(img.convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR))
+    return len(paths)
+
+
+def _audio(paths: list[str]) -> int:
+    import soundfile as sf
+    import soxr
+
+    length = int(SAMPLE_RATE * SECONDS)
+    for p in paths:
+        data, rate = sf.read(p, dtype="float32", always_2d=True)
+        y = soxr.resample(data.mean(axis=1), rate, SAMPLE_RATE, quality="HQ")
+        np.pad(y[:length], (0, max(0, length - len(y))))
+    return len(paths)
+
+
+def _mfcc(paths: list[str]) -> int:
+    import librosa
+    import soundfile as sf
+    import soxr
+
+    clips = []
+    for p in paths:  # decoding is not timed separately: subtract nothing, be generous
+        data, rate = sf.read(p, dtype="float32", always_2d=True)
+        clips.append(soxr.resample(data.mean(axis=1), rate, SAMPLE_RATE, quality="HQ"))
+    start = time.perf_counter()
+    for y in clips:
+        y = np.pad(y, (0, max(0, int(SAMPLE_RATE * SECONDS) - len(y))))
+        power = np.abs(librosa.stft(y, n_fft=512, hop_length=160)) ** 2
+        db = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=SAMPLE_RATE, n_mels=40))
+        mfcc = librosa.feature.mfcc(S=db, n_mfcc=20)
+        librosa.feature.delta(mfcc, mode="nearest")
+        mag = np.sqrt(power)
+        librosa.feature.spectral_centroid(S=mag, sr=SAMPLE_RATE)
+        librosa.feature.spectral_bandwidth(S=mag, sr=SAMPLE_RATE)
+        librosa.feature.spectral_rolloff(S=mag, sr=SAMPLE_RATE)
+        librosa.feature.zero_crossing_rate(y, frame_length=512, hop_length=160)
+        librosa.feature.rms(S=mag, frame_length=512)
+    return -int((time.perf_counter() - start) * 1e6)  # microseconds of feature work
+
+
+def raw_rate(fn, paths: list[str], workers: int) -> float:
+    chunks = [paths[i : i + 64] for i in range(0, len(paths), 64)]
+    with ProcessPoolExecutor(workers) as pool:
+        list(pool.map(fn, chunks[:workers]))  # warm the workers (imports) before timing
+        start = time.perf_counter()
+        results = list(pool.map(fn, chunks))
+        wall = time.perf_counter() - start
+    if results and results[0] < 0:  # feature time only, summed over workers
+        return len(paths) / (-sum(results) / 1e6 / workers)
+    return len(paths) / wall
+
+
+# -- running mmcli ------------------------------------------------------------------------
+def measure(args: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MiB of the process tree) of one mmcli command."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mmcli", *args, "--quiet"], stderr=subprocess.PIPE, text=True
+    )
+    root, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            tree = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.01)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"mmcli {' '.join(args)} failed ({proc.returncode}): {proc.stderr.read()}")
+    return wall, peak / 2**20
+
+
+def stage_args(stage: str, manifest: Path, work: Path, extra: list[str]) -> list[str]:
+    return {
+        "preprocess": ["preprocess", str(manifest), "--out", str(work / "prep")],
+        "extract-features": ["extract-features", str(work / "prep"), "--out", str(work / "feats")],
+        "fuse": ["fuse", str(work / "feats"), "--out", str(work / "fused")],
+        "train": ["train", str(work / "fused"), "--out", str(work / "model"), "--epochs", "30"],
+        "evaluate": [
+            "evaluate",
+            str(work / "model"),
+            str(work / "fused"),
+            "--out",
+            str(work / "eval"),
+        ],
+    }[stage] + (extra if stage in ("preprocess", "extract-features") else [])
+
+
+def digest(artifact: Path) -> str:
+    """Hash of an artifact's data files (everything but its record)."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in artifact.rglob("*") if p.is_file() and p.name != "mmcli.json"):
+        h.update(path.relative_to(artifact).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def incremental(data: Path, manifest: Path, work: Path, extra: list[str]) -> list[tuple]:
+    """Reruns of preprocess + extract-features: no change, 100 changed files, 100 new rows.
+
+    Returns (case, seconds) pairs and a last (case, bool): whether the result is
+    byte-identical to a clean build. The data set is restored afterwards.
+    """
+
+    def both(table: Path) -> float:
+        return sum(measure(stage_args(s, table, work, extra))[0] for s in STAGES[:2])
+
+    from PIL import Image
+
+    results = [("no-op rerun", both(manifest))]
+    df = pd.read_csv(manifest)
+    changed = [
+        data / df.loc[i, "image"]
+        for i in np.random.default_rng(1).choice(len(df), 100, replace=False)
+    ]
+    backup = {p: p.read_bytes() for p in changed}
+    try:
+        for path in changed:
+            pixels = np.asarray(Image.open(path)).copy()
+            pixels[0, 0] = 255 - pixels[0, 0]
+            Image.fromarray(pixels).save(path)
+        results.append(("100 files changed", both(manifest)))
+        grown = data / "manifest-grown.csv"
+        new = df.sample(100, random_state=2).copy()
+        for j, index in enumerate(new.index):
+            for col in ("image", "audio"):
+                src = data / new.loc[index, col]
+                dst = src.with_name(f"added{j:03d}{src.suffix}")
+                shutil.copy(src, dst)
+                new.loc[index, col] = str(dst.relative_to(data))
+            new.loc[index, "id"] = f"added{j:03d}"
+        pd.concat([df, new]).to_csv(grown, index=False)
+        results.append(("100 rows added", both(grown)))
+        clean = work / "clean"
+        for stage in STAGES[:2]:
+            measure(stage_args(stage, grown, clean, extra))
+        same = all(digest(work / a) == digest(clean / a) for a in ("prep", "feats"))
+        results.append(("byte-identical to a clean build", same))
+    finally:
+        for path, content in backup.items():
+            path.write_bytes(content)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1000, 20000])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/mmcli-bench"))
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--no-incremental", action="store_true")
+    args = parser.parse_args()
+    extra = ["--workers", str(args.workers)]
+    peaks: dict[int, dict[str, float]] = {}
+    for n in args.rows:
+        data = args.work / f"data-{n}"
+        if not (data / "manifest.csv").is_file():
+            print(f"generating {n} rows in {data}", flush=True)
+            generate(data, n)
+        manifest = data / "manifest.csv"
+        # a pristine copy: the incremental run edits files and the manifest
+        work = args.work / f"run-{n}"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        df = pd.read_csv(manifest)
+        images = [str(data / p) for p in df["image"]]
+        audio = [str(data / p) for p in df["audio"]]
+        limits = {
+            "images": raw_rate(_images, images, args.workers),
+            "audio": raw_rate(_audio, audio, args.workers),
+            "mfcc": raw_rate(_mfcc, audio, args.workers),
+        }
+        limit = {
+            "preprocess": 1 / (1 / limits["images"] + 1 / limits["audio"]),
+            "extract-features": limits["mfcc"],
+        }
+        print(f"\n## {n} rows, {args.workers} workers")
+        print("raw limits (rows/s): " + ", ".join(f"{k} {v:,.0f}" for k, v in limits.items()))
+        print(f"{'stage':<18}{'rows/s':>10}{'wall s':>9}{'peak MiB':>10}{'limit':>9}{'ratio':>7}")
+        peaks[n], walls = {}, {}
+        for stage in STAGES:
+            wall, peak = measure(stage_args(stage, manifest, work, extra))
+            peaks[n][stage], walls[stage] = peak, wall
+            lim = limit.get(stage)
+            print(
+                f"{stage:<18}{n / wall:>10,.0f}{wall:>9.2f}{peak:>10.0f}"
+                + (f"{lim:>9,.0f}{n / wall / lim:>7.0%}" if lim else "")
+            )
+        if not args.no_incremental:
+            full = walls["preprocess"] + walls["extract-features"]
+            print(f"incremental (preprocess + extract-features; full run {full:.2f} s):")
+            for what, value in incremental(data, manifest, work, extra):
+                if isinstance(value, bool):
+                    print(f"  {what}: {'yes' if value else 'NO'}")
+                else:
+                    print(f"  {what:<20}{value:7.2f} s {value / full:6.1%} of the full run")
+    if len(peaks) > 1:
+        small, large = min(peaks), max(peaks)
+        print(f"\npeak memory {large} rows / {small} rows:")
+        for stage in STAGES:
+            print(f"  {stage:<18}{peaks[large][stage] / peaks[small][stage]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

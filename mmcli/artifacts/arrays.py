@@ -1,0 +1,95 @@
+"""Row-addressed ``.npy`` files: written and read a block of rows at a time, in bounded memory.
+
+A stage that maps over rows creates its output array at full size first (``create``),
+then any process writes rows at their offsets (``write_rows``); nothing holds the whole
+array. Reads copy just the rows asked for (``read_rows``) through a short-lived memory
+map, so the pages they touch do not stay in the reader's resident memory. The files are
+plain ``.npy``: ``np.load(path, mmap_mode="r")`` opens them, no pickle involved.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+#: Bytes moved per block when copying rows between files.
+BLOCK_BYTES = 32 << 20
+
+
+def create(path: Path, rows: int, shape: tuple[int, ...], dtype: np.dtype | str) -> None:
+    """A zero-filled (rows, *shape) array file; the zeros cost no disk until written."""
+    dtype = np.dtype(dtype)
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": dtype.str, "fortran_order": False, "shape": (rows, *shape)}
+        )
+        f.truncate(f.tell() + rows * int(np.prod(shape, dtype=np.int64)) * dtype.itemsize)
+
+
+def _layout(path: Path) -> tuple[int, tuple[int, ...], np.dtype]:
+    with open(path, "rb") as f:
+        major, _ = np.lib.format.read_magic(f)
+        fmt = np.lib.format
+        read = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
+        shape, _, dtype = read(f)  # the header only, not the data
+        return f.tell(), shape, dtype
+
+
+def write_rows(path: Path, start: int, block: np.ndarray) -> None:
+    """Write ``block`` as rows ``start, start+1, ...`` of an existing array file."""
+    offset, shape, dtype = _layout(path)
+    data = np.ascontiguousarray(block, dtype=dtype)
+    row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.pwrite(fd, data.tobytes(), offset + start * row_bytes)
+    finally:
+        os.close(fd)
+
+
+def read_rows(path: Path, index: np.ndarray | slice) -> np.ndarray:
+    """A copy of rows ``index`` of an array file (the map is closed before returning)."""
+    mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+    try:
+        return np.array(mapped[index])
+    finally:
+        mapped._mmap.close()  # type: ignore[union-attr]  # free the pages now, not at GC
+
+
+def row_count(path: Path) -> int:
+    return _layout(path)[1][0]
+
+
+def select(src: Path, dst: Path, keep: np.ndarray) -> None:
+    """Write rows ``keep`` (ascending) of ``src`` to a new file ``dst``, block by block."""
+    _, shape, dtype = _layout(src)
+    if len(keep) == shape[0]:
+        os.replace(src, dst)
+        return
+    create(dst, len(keep), shape[1:], dtype)
+    for start, block in _blocks(len(keep), shape, dtype):
+        write_rows(dst, start, read_rows(src, keep[start : start + block]))
+    os.unlink(src)
+
+
+def concat(sources: Iterable[Path], dst: Path) -> None:
+    """Rows of every source, in order, into one new file ``dst``."""
+    sources = list(sources)
+    layouts = [_layout(s) for s in sources]
+    shape, dtype = layouts[0][1], layouts[0][2]
+    create(dst, sum(lay[1][0] for lay in layouts), shape[1:], dtype)
+    at = 0
+    for src, (_, src_shape, _) in zip(sources, layouts, strict=True):
+        for start, block in _blocks(src_shape[0], src_shape, dtype):
+            write_rows(dst, at + start, read_rows(src, slice(start, start + block)))
+        at += src_shape[0]
+
+
+def _blocks(rows: int, shape: tuple[int, ...], dtype: np.dtype) -> Iterable[tuple[int, int]]:
+    row_bytes = max(1, int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize)
+    block = max(1, BLOCK_BYTES // row_bytes)
+    for start in range(0, rows, block):
+        yield start, min(block, rows - start)

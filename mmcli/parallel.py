@@ -1,0 +1,60 @@
+"""Worker processes for row-parallel work: ordered results, bounded work in flight.
+
+Stages split rows into chunks and map a top-level function over them. Results come
+back in submission order, so what a stage writes never depends on the number of
+workers; at most two chunks per worker are in flight, so memory stays bounded however
+many rows there are. One worker runs everything in this process, with no pool at all.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def available_cores() -> int:
+    """Cores this process may run on (what ``--workers`` defaults to)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
+
+
+def resolve_workers(workers: int | None) -> int:
+    """``None`` or 0 means every available core."""
+    return workers if workers else available_cores()
+
+
+def _ignore_interrupts() -> None:
+    # Ctrl-C reaches the whole process group: the parent alone handles it, cleans up,
+    # and stops the workers; a worker dying mid-chunk would only muddle the message.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def ordered_map(fn: Callable[[T], R], tasks: Iterable[T], workers: int) -> Iterator[R]:
+    """``map(fn, tasks)`` on ``workers`` processes, results in order, lazily."""
+    if workers <= 1:
+        yield from map(fn, tasks)
+        return
+    methods = multiprocessing.get_all_start_methods()
+    # fork starts a worker in milliseconds with every module already imported.
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_interrupts)
+    pending: deque[Future[Any]] = deque()
+    try:
+        for task in tasks:
+            pending.append(pool.submit(fn, task))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
