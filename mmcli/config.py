@@ -94,6 +94,12 @@ class ExtractConfig(RowStageConfig):
     category: str = "onehot"
 
 
+class MergeConfig(StageConfig):
+    PATH_FIELDS = ("shards", "out")
+    shards: list[Path] = Field(min_length=1)
+    out: Path
+
+
 class FuseConfig(StageConfig):
     PATH_FIELDS = ("feats", "out")
     feats: Path

@@ -11,7 +11,7 @@ from typing import Any
 
 from mmcli import __version__
 from mmcli.artifacts.hashing import json_sha256
-from mmcli.errors import MissingInputError
+from mmcli.errors import MissingInputError, UsageError
 
 RECORD_NAME = "mmcli.json"
 FORMAT = 1
@@ -131,8 +131,14 @@ class Artifact:
         raise MissingInputError(f"{self.path}: no {stage} artifact in its chain")
 
 
-def load(path: str | Path, stages: tuple[str, ...] | None = None) -> Artifact:
-    """Load a valid artifact, or fail with a clear message (missing, incomplete, wrong stage)."""
+def load(
+    path: str | Path, stages: tuple[str, ...] | None = None, shards_ok: bool = False
+) -> Artifact:
+    """Load a valid artifact, or fail with a clear message (missing, incomplete, wrong stage).
+
+    A stage that asks for given ``stages`` gets whole artifacts only: a shard is refused
+    with the command that joins it to its siblings.
+    """
     path = Path(path)
     record_path = path / RECORD_NAME
     if not path.exists():
@@ -149,6 +155,13 @@ def load(path: str | Path, stages: tuple[str, ...] | None = None) -> Artifact:
     if stages and record["stage"] not in stages:
         raise MissingInputError(
             f"{path}: is a {record['stage']} artifact, expected {' or '.join(stages)}"
+        )
+    if stages and record.get("shard") and not shards_ok:
+        shard = record["shard"]
+        raise UsageError(
+            f"{path}: is shard {shard['index']}/{shard['count']} of a {record['stage']} run, "
+            "not a whole artifact",
+            hint=f"join the {shard['count']} shards first: mmcli merge SHARD... --out DIR",
         )
     return Artifact(path, record)
 

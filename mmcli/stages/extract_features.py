@@ -13,28 +13,38 @@ Anything fitted is fitted on the train split only.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mmcli import artifacts, encoders
+from mmcli import __version__, artifacts, encoders, parallel
+from mmcli.artifacts import arrays as store
 from mmcli.artifacts.record import Artifact, relative_to
 from mmcli.config import ExtractConfig
-from mmcli.errors import DataError
+from mmcli.errors import DataError, MmcliError
 from mmcli.stages import Progress, no_progress
+from mmcli.stages.preprocess import decode_params, shard_rows
 from mmcli.stages.schema import column_slugs, input_columns
 
 CHUNK = 512
+#: Rows per task sent to a worker process (media columns).
+MEDIA_CHUNK = 128
 ROW_COLUMNS = ("_row", "_id", "_split", "_target")
+MEDIA = ("image", "audio")
 
 
 def column_values(
     kind: str, name: str, table: pd.DataFrame, arrays: dict[str, Any], idx: np.ndarray
 ) -> Any:
     """The values of rows ``idx`` of one column, in the form its encoder takes."""
-    if kind in ("image", "audio"):
-        return np.asarray(arrays[name][idx])
+    if kind in MEDIA:
+        source = arrays[name]
+        if isinstance(source, Path):  # an array file: read just these rows
+            return store.read_rows(source, idx)
+        return np.asarray(source[idx])
     if kind == "number":
         return table[name].to_numpy(dtype=np.float64)[idx]
     return [str(v) for v in table[name].to_numpy()[idx]]
@@ -49,7 +59,7 @@ def encode(
     present: np.ndarray,
     progress: Progress = no_progress,
 ) -> np.ndarray:
-    """Transform every present row in chunks (bounded memory); missing rows stay zero."""
+    """Transform every present row into an in-memory array (predict); missing rows stay zero."""
     out = np.zeros((len(table), encoder.dim), dtype=np.float32)
     idx = np.flatnonzero(present)
     for start in range(0, len(idx), CHUNK):
@@ -57,6 +67,75 @@ def encode(
         out[chunk] = encoder.transform(column_values(kind, name, table, arrays, chunk))
         progress(f"encoding {name}", min(start + CHUNK, len(idx)), len(idx))
     return out
+
+
+def _encode_block(task: tuple[Any, ...]) -> int:
+    """Encode output rows [start, stop) of one column and write them; runs in any process.
+
+    ``rows`` are the prep rows of the block, ``present`` which of them have a value and
+    ``reused`` (block offset -> row of a previous output) those already encoded before.
+    """
+    encoder, kind, values, source, out, start, rows, present, reused = task
+    block = np.zeros((len(rows), encoder.dim), dtype=np.float32)
+    if reused:
+        offsets = np.array(sorted(reused))
+        old = np.array([reused[o] for o in offsets])
+        block[offsets] = store.read_rows(source["previous"], old)
+    todo = np.array([o for o in np.flatnonzero(present) if o not in reused], dtype=np.int64)
+    if len(todo):
+        if values is None:
+            values = store.read_rows(source["array"], rows[todo])
+        else:
+            values = [values[o] for o in todo] if isinstance(values, list) else values[todo]
+        block[todo] = encoder.transform(values)
+    store.write_rows(out, start, block)
+    return len(rows)
+
+
+@dataclass
+class Previous:
+    """A column of the output already at ``--out``: rows by content hash, to reuse."""
+
+    features: Path
+    rows: dict[str, int]
+
+
+def previous_features(
+    out: Path, schema: dict[str, Any], column: str, info: dict[str, Any]
+) -> Previous | None:
+    """What the previous output can give for ``column``: same encoder, state and decoding.
+
+    Only encoders that learn nothing qualify (a fitted one changes with the train split),
+    and only media columns, whose rows carry the content hash of their file.
+    """
+    try:
+        old = artifacts.load(out, stages=("extract-features",), shards_ok=True)
+        if old.record.get("mmcli_version") != __version__:
+            return None
+        old_info = next(i for i in old.record["columns"] if i["name"] == column)
+        kind = info["type"]
+        if (
+            kind not in MEDIA
+            or {k: old_info.get(k) for k in ("type", "encoder", "dim")}
+            != {k: info.get(k) for k in ("type", "encoder", "dim")}
+            or old.file(old_info["state"]).read_text(encoding="utf-8") != info["state_text"]
+            or decode_params(kind, old.record["schema"]) != decode_params(kind, schema)
+        ):
+            return None
+        table = old.table("rows.parquet")
+        features = old.file(old_info["features"])
+    except (MmcliError, StopIteration, KeyError):
+        return None
+    sha = f"_sha.{column}"
+    if sha not in table.columns:
+        return None
+    rows: dict[str, int] = {}
+    for position, (digest, here) in enumerate(
+        zip(table[sha].tolist(), table[f"_present.{column}"].tolist(), strict=True)
+    ):
+        if digest is not None and here:
+            rows.setdefault(digest, position)
+    return Previous(features, rows)
 
 
 def load_encoder(feats: Artifact, info: dict[str, Any]) -> Any:
@@ -99,8 +178,11 @@ def run(
         }
 
     table = prep.table("rows.parquet")
-    arrays = load_prep_arrays(prep)
+    sources = {name: prep.file(f) for name, f in schema["arrays"].items()}
     train = (table["_split"] == "train").to_numpy()
+    shard = cfg.shard_numbers()
+    start, stop = shard_rows(len(table), shard)
+    workers = parallel.resolve_workers(cfg.workers)
     inputs = {
         "upstream": {
             "stage": "preprocess",
@@ -125,6 +207,7 @@ def run(
             options = {"sample_rate": schema["sample_rate"]} if kind == "audio" else {}
             encoder = encoders.create(kind, chosen[name], **options)
             if encoder.fitted:
+                # Every shard fits on the whole train split, so all shards agree.
                 fit_idx = np.flatnonzero(train & present)
                 if len(fit_idx) == 0:
                     raise DataError(
@@ -132,8 +215,7 @@ def run(
                         f"the {chosen[name]} encoder on"
                     )
                 progress(f"fitting {name}", 0, None)
-                encoder.fit(column_values(kind, name, table, arrays, fit_idx))
-            features = encode(encoder, kind, name, table, arrays, present, progress)
+                encoder.fit(column_values(kind, name, table, sources, fit_idx))
             slug = slugs[name]
             info = {
                 "name": name,
@@ -143,11 +225,9 @@ def run(
                 "features": f"features/{slug}.npy",
                 "state": f"encoders/{slug}.json",
             }
-            np.save(build.dir / info["features"], features)
             meta, state_arrays = encoder.state()
-            (build.dir / info["state"]).write_text(
-                json.dumps(meta, sort_keys=True, indent=1) + "\n", encoding="utf-8"
-            )
+            state_text = json.dumps(meta, sort_keys=True, indent=1) + "\n"
+            (build.dir / info["state"]).write_text(state_text, encoding="utf-8")
             if state_arrays:
                 from safetensors.numpy import save_file
 
@@ -156,16 +236,38 @@ def run(
                     {k: np.ascontiguousarray(v) for k, v in state_arrays.items()},
                     str(build.dir / info["arrays"]),
                 )
+            previous = (
+                None
+                if force or encoder.fitted
+                else previous_features(cfg.out, schema, name, {**info, "state_text": state_text})
+            )
+            _encode_column(
+                encoder,
+                col,
+                table.iloc[start:stop],
+                sources.get(name),
+                previous,
+                build.dir / info["features"],
+                workers,
+                progress,
+            )
             infos.append(info)
-        keep = [c for c in table.columns if c in ROW_COLUMNS or c.startswith("_present.")]
-        table[keep].to_parquet(build.dir / "rows.parquet", index=False)
+        keep = [
+            c
+            for c in table.columns
+            if c in ROW_COLUMNS or c.startswith("_present.") or c.startswith("_sha.")
+        ]
+        table.iloc[start:stop][keep].to_parquet(build.dir / "rows.parquet", index=False)
         summary.update(
             {
                 "status": "built",
-                "rows": len(table),
+                "rows": stop - start,
                 "encoders": {i["name"]: f"{i['encoder']} ({i['dim']})" for i in infos},
             }
         )
+        if shard is not None:
+            summary["shard"] = f"{shard[0]}/{shard[1]}"
+            build.info["shard"] = {"index": shard[0], "count": shard[1], "rows": [start, stop]}
         build.info.update(
             {
                 "columns": infos,
@@ -174,3 +276,65 @@ def run(
             }
         )
     return summary
+
+
+def _encode_column(
+    encoder: Any,
+    col: dict[str, Any],
+    rows: pd.DataFrame,
+    source: Path | None,
+    previous: Previous | None,
+    out: Path,
+    workers: int,
+    progress: Progress,
+) -> None:
+    """Encode ``rows`` of one column into ``out``, a block at a time.
+
+    Media blocks go to worker processes, which read their rows from the prep array
+    themselves; text and numbers are cheap and encoded here. Rows whose file the
+    previous output already encoded (same content hash) are copied, not recomputed.
+    """
+    name, kind = col["name"], col["type"]
+    n = len(rows)
+    store.create(out, n, (encoder.dim,), np.float32)
+    present = rows[f"_present.{name}"].to_numpy(dtype=bool)
+    positions = rows.index.to_numpy()  # rows of the prep artifact
+    digests = rows[f"_sha.{name}"].tolist() if f"_sha.{name}" in rows else [None] * n
+    media = kind in MEDIA
+    chunk = MEDIA_CHUNK if media else CHUNK * 8
+    in_process = not media or not getattr(encoder, "processes", True)
+    values_all = None if media else column_values(kind, name, rows, {}, np.arange(n))
+
+    def tasks() -> Any:
+        for first in range(0, n, chunk):
+            last = min(first + chunk, n)
+            reused = {}
+            if previous is not None:
+                for o in range(first, last):
+                    hit = previous.rows.get(digests[o]) if present[o] else None
+                    if hit is not None:
+                        reused[o - first] = hit
+            values = None
+            if values_all is not None:
+                values = (
+                    values_all[first:last]
+                    if isinstance(values_all, list)
+                    else values_all[first:last]
+                )
+            src = {"array": source, "previous": previous.features if previous else None}
+            yield (
+                encoder,
+                kind,
+                values,
+                src,
+                out,
+                first,
+                positions[first:last],
+                present[first:last],
+                reused,
+            )
+
+    done = 0
+    for count in parallel.ordered_map(_encode_block, tasks(), 1 if in_process else workers):
+        done += count
+        progress(f"encoding {name}", done, n)

@@ -243,10 +243,7 @@ def prepare(
     """
     n = len(df)
     id_col = schema.get("id_column")
-    ids = [
-        None if id_col is None or v is None else str(v)
-        for v in (df[id_col] if id_col else [None] * n)
-    ]
+    ids = manifest_ids(df, schema)
     rejects: list[dict[str, Any]] = []
     rejected: set[int] = set()
     sources = sources if sources is not None else hash_sources(df, schema, root)
@@ -279,15 +276,8 @@ def prepare(
             rejected.add(i)
 
     if id_col and with_target:
-        first: dict[str, int] = {}
-        for i, value in enumerate(ids):
-            if value is not None and first.setdefault(value, i) != i:
-                problem(
-                    i,
-                    id_col,
-                    f"duplicate id {value!r} (first at row {first_row + first[value]})",
-                    always_reject=True,
-                )
+        for i, reason in duplicate_ids(ids, first_row).items():
+            problem(i, id_col, reason, always_reject=True)
 
     target = schema["target"]
     targets: list[Any] = [None] * n
@@ -416,10 +406,34 @@ def prepare(
         final = array_dir / Path(files[col["name"]]).name
         arrays.select(array_dir / (final.name + ".all"), final, keep)
         stored[col["name"]] = np.load(final, mmap_mode="r", allow_pickle=False)
-    order = {name: k for k, name in enumerate([id_col, target["name"], schema.get("split_column")])}
-    position = {c["name"]: 3 + k for k, c in enumerate(columns)}
-    rejects.sort(key=lambda r: (order.get(r["column"], position.get(r["column"], 99)), r["row"]))
+    sort_rejects(rejects, schema)
     return Prepared(table=table, arrays=stored, rejects=rejects)
+
+
+def sort_rejects(rejects: list[dict[str, Any]], schema: dict[str, Any]) -> None:
+    """The order problems are found in: ids, target, split, then the inputs; by row."""
+    first = [schema.get("id_column"), schema["target"]["name"], schema.get("split_column")]
+    order = {name: k for k, name in enumerate(first) if name}
+    for k, col in enumerate(input_columns(schema)):
+        order.setdefault(col["name"], 3 + k)
+    rejects.sort(key=lambda r: (order.get(r["column"], len(order) + 3), r["row"]))
+
+
+def duplicate_ids(ids: list[str | None], first_row: int = 0) -> dict[int, str]:
+    """Row -> reason, for every row whose id an earlier row already has."""
+    first: dict[str, int] = {}
+    found = {}
+    for i, value in enumerate(ids):
+        if value is not None and first.setdefault(value, i) != i:
+            found[i] = f"duplicate id {value!r} (first at row {first_row + first[value]})"
+    return found
+
+
+def manifest_ids(df: pd.DataFrame, schema: dict[str, Any]) -> list[str | None]:
+    id_col = schema.get("id_column")
+    if not id_col:
+        return [None] * len(df)
+    return [None if v is None else str(v) for v in df[id_col]]
 
 
 def assign_splits(targets: np.ndarray, task: str, val: float, test: float, seed: int) -> list[str]:
@@ -571,6 +585,10 @@ def describe(
 def write_tables(
     folder: Path, table: pd.DataFrame, rejects: list[dict[str, Any]], files: pd.DataFrame
 ) -> None:
+    # Text as plain Python objects, however the table was made (built here, or read back
+    # from shards by `merge`, which gives pandas' string dtype): the same bytes either way.
+    text = [c for c in table.columns if pd.api.types.is_string_dtype(table[c])]
+    table = table.astype({c: object for c in text})
     table.to_parquet(folder / "rows.parquet", index=False)
     pd.DataFrame(rejects, columns=REJECTED_COLUMNS).astype({"row": np.int64}).to_parquet(
         folder / "rejected.parquet", index=False

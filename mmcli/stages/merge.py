@@ -1,0 +1,218 @@
+"""merge: join the shards of a preprocess or extract-features run into one artifact.
+
+``--shard K/N`` splits a stage's rows into N equal blocks that run anywhere (make -j,
+a cluster's job array, several machines). Merging checks that the N shards belong
+together (same stage, parameters and input, each K once), then joins rows, arrays and
+rejected rows in order, and does what needs every row at once: for preprocess,
+duplicate ids across shards and the train/val/test split. The result holds the same
+bytes and key as one unsharded run, so that run would find it up to date.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mmcli import artifacts
+from mmcli.artifacts import arrays as store
+from mmcli.artifacts.hashing import file_sha256, json_sha256
+from mmcli.artifacts.record import Artifact, relative_to
+from mmcli.config import MergeConfig, PreprocessConfig
+from mmcli.errors import DataError, UsageError
+from mmcli.io.tables import read_table
+from mmcli.stages import Progress, no_progress
+from mmcli.stages import preprocess as prep_stage
+from mmcli.stages.schema import input_columns
+
+
+def load_shards(paths: list[Path]) -> list[Artifact]:
+    """The shards, ordered by K, checked to be all N shards of one run."""
+    shards = [
+        artifacts.load(p, stages=("preprocess", "extract-features"), shards_ok=True) for p in paths
+    ]
+    for art in shards:
+        if not art.record.get("shard"):
+            raise UsageError(
+                f"{art.path}: is a whole artifact, not a shard (built without --shard)"
+            )
+    shards.sort(key=lambda a: a.record["shard"]["index"])
+    first = shards[0]
+    count = first.record["shard"]["count"]
+    indexes = [a.record["shard"]["index"] for a in shards]
+    if indexes != list(range(1, count + 1)):
+        missing = sorted(set(range(1, count + 1)) - set(indexes))
+        raise UsageError(
+            f"shards {indexes} given, expected 1..{count} once each"
+            + (f" (missing {', '.join(map(str, missing))})" if missing else " (a shard twice)")
+        )
+
+    def same(art: Artifact) -> Any:
+        params = {k: v for k, v in art.params.items() if k != "shard"}
+        inputs = {k: v for k, v in art.record["inputs"].items() if k not in ("files",)}
+        if "upstream" in inputs:
+            inputs = inputs["upstream"]["fingerprint"]
+        else:
+            inputs = inputs["manifest"]["sha256"]
+        return art.stage, art.record.get("mmcli_version"), params, inputs
+
+    for art in shards[1:]:
+        if same(art) != same(first):
+            raise UsageError(
+                f"{art.path} and {first.path} are not shards of one run "
+                "(stage, mmcli version, parameters or input differ)"
+            )
+    return shards
+
+
+@artifacts.exclusive
+def run(cfg: MergeConfig, progress: Progress = no_progress, force: bool = False) -> dict[str, Any]:
+    shards = load_shards(list(cfg.shards))
+    stage = shards[0].stage
+    summary: dict[str, Any] = {"stage": "merge", "merged": stage, "out": str(cfg.out)}
+    merge = _merge_prep if stage == "preprocess" else _merge_feats
+    return merge(shards, cfg.out, summary, force, progress)
+
+
+# -- preprocess -------------------------------------------------------------------------
+def _merge_prep(
+    shards: list[Artifact], out: Path, summary: dict[str, Any], force: bool, progress: Progress
+) -> dict[str, Any]:
+    first = shards[0]
+    record = first.record
+    schema = {k: v for k, v in record["schema"].items() if k != "arrays"}
+    manifest = Path(record["paths"]["manifest"])
+    if not manifest.is_file() or file_sha256(manifest) != record["inputs"]["manifest"]["sha256"]:
+        raise DataError(
+            f"{manifest}: the manifest the shards were made from is gone or changed",
+            hint="rerun the shards on the current manifest",
+        )
+    params = {**first.params, "shard": None}
+    cfg = PreprocessConfig.model_validate({**params, "manifest": manifest, "out": out})
+    files = (
+        pd.concat([s.table("files.parquet") for s in shards], ignore_index=True)
+        .drop_duplicates("file")
+        .sort_values("file", ignore_index=True)
+    )
+    every = dict(zip(files["file"], files["sha256"], strict=True))
+    inputs = {
+        "manifest": record["inputs"]["manifest"],
+        "files": {"count": len(every), "sha256": json_sha256(every)},
+    }
+    key = artifacts.cache_key(
+        "preprocess", params, {"manifest": inputs["manifest"]["sha256"], "files": inputs["files"]}
+    )
+    if not force and (done := artifacts.up_to_date(out, key)) is not None:
+        return {**summary, "status": "up-to-date", **done["summary"]}
+
+    progress("joining rows", 0, None)
+    table = pd.concat([s.table("rows.parquet") for s in shards], ignore_index=True)
+    rejects = pd.concat([s.table("rejected.parquet") for s in shards], ignore_index=True)
+    rejects = [
+        {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+        for r in rejects.to_dict("records")
+    ]
+    drop = np.zeros(len(table), dtype=bool)
+    id_col = schema.get("id_column")
+    if id_col:
+        # A duplicate id can span shards: find them again over the whole manifest. As in
+        # one run, a duplicate row is rejected before its files are decoded, so the media
+        # problems a shard found in it are dropped.
+        ids = prep_stage.manifest_ids(read_table(manifest), schema)
+        dups = prep_stage.duplicate_ids(ids)
+        media = {c["name"] for c in input_columns(schema) if c["type"] in prep_stage.MEDIA}
+        rejects = [
+            r
+            for r in rejects
+            if not (r["column"] == id_col and str(r["reason"]).startswith("duplicate id "))
+            and not (r["row"] in dups and r["column"] in media)
+        ]
+        rejects += [
+            {
+                "row": row,
+                "id": ids[row],
+                "column": id_col,
+                "file": None,
+                "reason": reason,
+                "action": "rejected",
+            }
+            for row, reason in dups.items()
+        ]
+        drop = table["_row"].isin(list(dups)).to_numpy()
+        table = table[~drop].reset_index(drop=True)
+    prep_stage.sort_rejects(rejects, schema)
+    rows = shards[-1].record["shard"]["rows"][1]  # the last shard ends at the last row
+    prep_stage.finish(table, rejects, cfg, schema, rows)
+    summary.update(prep_stage.describe(table, rejects, schema, rows))
+    with artifacts.Builder(
+        out, stage="preprocess", params=params, inputs=inputs, key=key, seed=cfg.seed
+    ) as build:
+        (build.dir / "arrays").mkdir()
+        for name, rel in record["schema"]["arrays"].items():
+            progress(f"joining {name}", 0, None)
+            joined = build.dir / (rel + ".all")
+            store.concat([s.file(rel) for s in shards], joined)
+            store.select(joined, build.dir / rel, np.flatnonzero(~drop))
+        prep_stage.write_tables(build.dir, table, rejects, files)
+        build.info.update(
+            {
+                "schema": record["schema"],
+                "summary": prep_stage._lean(summary),
+                "paths": record["paths"],
+            }
+        )
+    return summary
+
+
+# -- extract-features -------------------------------------------------------------------
+def _merge_feats(
+    shards: list[Artifact], out: Path, summary: dict[str, Any], force: bool, progress: Progress
+) -> dict[str, Any]:
+    first = shards[0]
+    record = first.record
+    prep = first.upstream()
+    params = {**first.params, "shard": None}
+    key = artifacts.cache_key("extract-features", params, {"upstream": prep.fingerprint})
+    if not force and (done := artifacts.up_to_date(out, key)) is not None:
+        return {**summary, "status": "up-to-date", **done["summary"]}
+    for info in record["columns"]:
+        for part in ("state", "arrays"):
+            if part in info:
+                digests = {s.record["outputs"][info[part]]["sha256"] for s in shards}
+                if len(digests) != 1:
+                    raise UsageError(
+                        f"shards disagree on the fitted {info['name']} encoder ({info[part]})",
+                        hint="rebuild the shards with the same mmcli version and parameters",
+                    )
+    inputs = {
+        "upstream": {
+            "stage": "preprocess",
+            "path": relative_to(prep.path, out),
+            "fingerprint": prep.fingerprint,
+        }
+    }
+    table = pd.concat([s.table("rows.parquet") for s in shards], ignore_index=True)
+    summary.update({"status": "built", **record["summary"], "rows": len(table)})
+    with artifacts.Builder(
+        out, stage="extract-features", params=params, inputs=inputs, key=key
+    ) as build:
+        (build.dir / "features").mkdir()
+        (build.dir / "encoders").mkdir()
+        for info in record["columns"]:
+            progress(f"joining {info['name']}", 0, None)
+            store.concat([s.file(info["features"]) for s in shards], build.dir / info["features"])
+            for part in ("state", "arrays"):
+                if part in info:
+                    shutil.copyfile(first.file(info[part]), build.dir / info[part])
+        table.to_parquet(build.dir / "rows.parquet", index=False)
+        build.info.update(
+            {
+                "columns": record["columns"],
+                "schema": record["schema"],
+                "summary": {k: summary[k] for k in ("rows", "encoders")},
+            }
+        )
+    return summary
