@@ -63,6 +63,10 @@ def row_count(path: Path) -> int:
     return _layout(path)[1][0]
 
 
+def row_shape(path: Path) -> tuple[int, ...]:
+    return tuple(_layout(path)[1][1:])
+
+
 def select(src: Path, dst: Path, keep: np.ndarray) -> None:
     """Write rows ``keep`` (ascending) of ``src`` to a new file ``dst``, block by block."""
     _, shape, dtype = _layout(src)

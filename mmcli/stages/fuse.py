@@ -17,12 +17,14 @@ ends with one 0/1 column per input saying whether it was present, so a model can
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mmcli import artifacts
+from mmcli.artifacts import arrays as store
 from mmcli.artifacts.record import Artifact, relative_to
 from mmcli.config import FuseConfig
 from mmcli.errors import UsageError
@@ -31,25 +33,44 @@ from mmcli.stages import Progress, no_progress
 MASK_BLOCK = "_present"
 
 
+#: Rows per block when reading and writing (bounded memory whatever the row count).
+CHUNK = 4096
+
+
+def _sums(source: Any, rows: np.ndarray, center: np.ndarray | None) -> np.ndarray:
+    """Sum over ``rows`` of x (or of (x - center)^2), in float64, a block at a time."""
+    total = None
+    for start in range(0, len(rows), CHUNK):
+        block = store.read_rows(source, rows[start : start + CHUNK]).astype(np.float64)
+        part = (block if center is None else (block - center) ** 2).sum(axis=0)
+        total = part if total is None else total + part
+    return total
+
+
 def fit_fusion(
-    features: dict[str, np.ndarray],
+    features: dict[str, Path],
     present: dict[str, np.ndarray],
     train: np.ndarray,
     cfg: FuseConfig,
 ) -> dict[str, np.ndarray]:
-    """Train-split statistics (and projections) for every column."""
+    """Train-split statistics (and projections) for every column, read a block at a time."""
     state = {}
-    for i, (name, feats) in enumerate(features.items()):
-        rows = train & present[name]
-        fit = feats[rows] if rows.any() else feats[:0]
-        mean = fit.mean(axis=0) if len(fit) else np.zeros(feats.shape[1], np.float32)
-        std = fit.std(axis=0) if len(fit) else np.ones(feats.shape[1], np.float32)
+    for i, (name, source) in enumerate(features.items()):
+        dim = store.row_shape(source)[0]
+        rows = np.flatnonzero(train & present[name])
+        if len(rows):
+            # Two passes (mean, then squared deviations) in float64: exact enough however
+            # large the mean, and independent of the block size.
+            mean = _sums(source, rows, None) / len(rows)
+            std = np.sqrt(_sums(source, rows, mean) / len(rows))
+        else:
+            mean, std = np.zeros(dim), np.ones(dim)
         state[f"{name}.mean"] = mean.astype(np.float32)
         # Constant features (std ~ 0) are left unscaled rather than blown up.
         state[f"{name}.std"] = np.where(std < 1e-6, 1.0, std).astype(np.float32)
         if cfg.method == "weighted-sum":
             rng = np.random.default_rng([cfg.seed, i])
-            proj = rng.standard_normal((feats.shape[1], cfg.width)) / np.sqrt(feats.shape[1])
+            proj = rng.standard_normal((dim, cfg.width)) / np.sqrt(dim)
             state[f"{name}.projection"] = proj.astype(np.float32)
     return state
 
@@ -87,9 +108,10 @@ def apply_fusion(
 
 
 def load_features(feats: Artifact, table: pd.DataFrame) -> tuple[dict, dict]:
+    """Each column's features (memory-mapped) and presence flags."""
     features, present = {}, {}
     for info in feats.record["columns"]:
-        features[info["name"]] = feats.array(info["features"])
+        features[info["name"]] = feats.array(info["features"], mmap=True)
         present[info["name"]] = table[f"_present.{info['name']}"].to_numpy(dtype=bool)
     return features, present
 
@@ -119,12 +141,20 @@ def run(
         }
 
     table = feats.table("rows.parquet")
-    features, present = load_features(feats, table)
+    sources = {c["name"]: feats.file(c["features"]) for c in feats.record["columns"]}
+    present = {n: table[f"_present.{n}"].to_numpy(dtype=bool) for n in names}
     train = (table["_split"] == "train").to_numpy()
-    progress("fusing", 0, None)
-    state = fit_fusion(features, present, train, cfg)
+    progress("fitting the normalisation", 0, None)
+    state = fit_fusion(sources, present, train, cfg)
     weights = {name: float(cfg.weights.get(name, 1.0)) for name in names}
-    x, blocks = apply_fusion(features, present, state, cfg.method, weights)
+    n = len(table)
+    _, blocks = apply_fusion(
+        {k: store.read_rows(v, slice(0, 1)) for k, v in sources.items()},
+        {k: v[:1] for k, v in present.items()},
+        state,
+        cfg.method,
+        weights,
+    )
     for block in blocks:
         info = next((c for c in feats.record["columns"] if c["name"] == block["name"]), None)
         block["type"] = (
@@ -140,8 +170,8 @@ def run(
     summary.update(
         {
             "status": "built",
-            "rows": int(x.shape[0]),
-            "width": int(x.shape[1]),
+            "rows": n,
+            "width": blocks[-1]["stop"],
             "method": cfg.method,
             "blocks": {b["name"]: b["stop"] - b["start"] for b in blocks},
         }
@@ -156,7 +186,19 @@ def run(
     ) as build:
         from safetensors.numpy import save_file
 
-        np.save(build.dir / "X.npy", x)
+        out = build.dir / "X.npy"
+        store.create(out, n, (blocks[-1]["stop"],), np.float32)
+        for start in range(0, n, CHUNK):
+            rows = slice(start, min(start + CHUNK, n))
+            x, _ = apply_fusion(
+                {k: store.read_rows(v, rows) for k, v in sources.items()},
+                {k: v[rows] for k, v in present.items()},
+                state,
+                cfg.method,
+                weights,
+            )
+            store.write_rows(out, start, x)
+            progress("fusing", rows.stop, n)
         table.to_parquet(build.dir / "rows.parquet", index=False)
         save_file(state, str(build.dir / "fusion.safetensors"))
         build.info.update(
