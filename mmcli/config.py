@@ -112,8 +112,8 @@ class FuseConfig(StageConfig):
 
 class TrainConfig(StageConfig):
     PATH_FIELDS = ("data", "out")
-    #: Fields that change how fast training runs, never its result.
-    RUNTIME_FIELDS = ("wait", "workers")
+    #: Fields that change how fast training runs, never its result (beyond float rounding).
+    RUNTIME_FIELDS = ("wait", "workers", "device")
     data: Path
     out: Path = Path("model")
     model: Literal["auto", "logistic", "mlp", "e2e"] = "auto"
@@ -137,6 +137,8 @@ class TrainConfig(StageConfig):
     augment: Literal["none", "all", "minority"] = "none"
     loss: Literal["auto", "cross-entropy", "mse", "huber"] = "auto"
     workers: int = Field(0, ge=0)
+    #: auto picks CUDA, then MPS, then the CPU; results agree up to float rounding.
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     seed: int = 0
 
 

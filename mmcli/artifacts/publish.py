@@ -196,6 +196,8 @@ def exclusive(run: F) -> F:
     def wrapper(cfg: Any, *args: Any, **kwargs: Any) -> Any:
         if kwargs.get("dry_run"):  # writes nothing, so it takes no lock and makes no folder
             return run(cfg, *args, **kwargs)
+        if int(os.environ.get("RANK", "0")) > 0:  # under torchrun, rank 0 alone writes
+            return run(cfg, *args, **kwargs)
         with locked(cfg.out, getattr(cfg, "wait", False)):
             return run(cfg, *args, **kwargs)
 

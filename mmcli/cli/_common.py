@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import traceback
@@ -120,6 +121,8 @@ def execute(
     debug: bool,
 ) -> dict[str, Any]:
     """Run one command: progress, errors mapped to exit codes, summary rendered."""
+    if int(os.environ.get("RANK", "0")) > 0:  # one of torchrun's processes: rank 0 reports
+        quiet, json_out = True, False
     try:
         with Reporter(command, enabled=not quiet) as reporter:
             summary = action(reporter)

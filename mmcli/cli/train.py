@@ -102,6 +102,13 @@ def command(
             help="Data-loader worker processes for augmentation; results do not depend on it. (default: 0)"
         ),
     ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            help="auto, cpu, cuda or mps; auto picks an accelerator when there is one. Under "
+            "torchrun, training runs data-parallel over its processes. (default: auto)"
+        ),
+    ] = None,
     seed: Annotated[
         int | None,
         typer.Option(help="Seed of initialisation, shuffling and augmentation. (default: 0)"),
@@ -143,6 +150,7 @@ def command(
             "augment": augment,
             "loss": loss,
             "workers": workers,
+            "device": device,
             "seed": seed,
             "wait": wait or None,
         }

@@ -89,6 +89,7 @@ def fit(
     augment: Augment | None = None,
     augment_rows: set[int] | None = None,
     workers: int = 0,
+    device: torch.device | None = None,
 ) -> FitResult:
     """Train ``model`` in place, leaving it with the weights of the best val epoch.
 
@@ -97,7 +98,20 @@ def fit(
     per train row) draws batches with replacement instead of shuffling; ``augment``
     changes rows (all, or only ``augment_rows``) with per-row seeds, so the result does
     not depend on ``workers``.
+
+    Under ``torchrun`` each process takes every ``world``-th row of each global batch;
+    losses are summed and divided by the global batch's count, gradients summed over
+    the processes: the same step as one process with the whole batch.
     """
+    from mmcli.models import distributed
+
+    device = device or torch.device("cpu")
+    model.to(device)
+    loss_fn.to(device)
+    y = y.to(device)
+    rank, world = distributed.rank(), distributed.world()
+    distributed.broadcast_parameters(model)
+    loss_sum = distributed.summed(loss_fn)
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     train_t = torch.as_tensor(train_idx, dtype=torch.long)
     result = FitResult()
@@ -113,21 +127,31 @@ def fit(
         else:
             order = train_t[torch.randperm(len(train_t), generator=generator)]
         chunks = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+        mine = [c[rank::world] for c in chunks]  # this process's rows of each batch
+        batches = _batches(inputs, [c for c in mine if len(c)], epoch, dataset, workers)
         total, seen = 0.0, 0
-        for xs, batch in zip(
-            _batches(inputs, chunks, epoch, dataset, workers), chunks, strict=True
-        ):
+        for batch, rows in zip(chunks, mine, strict=True):
             optimiser.zero_grad()
-            loss = loss_fn(model(*xs), y[batch])
+            if len(rows):
+                xs = tuple(t.to(device) for t in next(batches))
+                if world == 1:
+                    loss = loss_fn(model(*xs), y[rows])
+                else:
+                    count = distributed.normaliser(loss_fn, y[batch]).to(device)
+                    loss = loss_sum(model(*xs), y[rows]) / count
+            else:  # a last batch smaller than the process count: no rows here
+                loss = sum(p.sum() for p in model.parameters()) * 0.0
             loss.backward()
+            distributed.sum_gradients(model)
             optimiser.step()
-            total += loss.item() * len(batch)
+            total += float(distributed.sum_value(loss.detach())) * len(batch)
             seen += len(batch)
         entry: dict[str, Any] = {"epoch": epoch, "train_loss": round(total / max(seen, 1), 6)}
         if len(val_idx):
             out = predict(model, inputs, val_idx, batch_size=1024)
-            val_loss = float(loss_fn(out, y[val_idx]))
-            entry.update(val_loss=round(val_loss, 6), val_score=round(score(out, y[val_idx]), 6))
+            y_val = y[val_idx]
+            val_loss = float(loss_fn(out.to(device), y_val))
+            entry.update(val_loss=round(val_loss, 6), val_score=round(score(out, y_val.cpu()), 6))
         else:
             val_loss = entry["train_loss"]
         result.history.append(entry)
@@ -145,6 +169,7 @@ def fit(
     if not len(val_idx):
         result.best_epoch, best_state = len(result.history), model.state_dict()
     model.load_state_dict(best_state)
+    model.cpu()
     return result
 
 
@@ -157,9 +182,10 @@ def predict(
 ) -> Tensor:
     """Model outputs for rows ``idx`` (all rows when None), in eval mode, batched."""
     model.eval()
+    device = next(model.parameters()).device
     rows = torch.arange(len(inputs[0])) if idx is None else torch.as_tensor(idx, dtype=torch.long)
     outs = [
-        model(*(t[rows[s : s + batch_size]] for t in inputs))
+        model(*(t[rows[s : s + batch_size]].to(device) for t in inputs)).cpu()
         for s in range(0, len(rows), batch_size)
     ]
     return torch.cat(outs) if outs else torch.empty(0)

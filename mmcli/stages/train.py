@@ -66,9 +66,29 @@ def run(
             "why": artifacts.rebuild_reason(cfg.out, cfg.identity()),
         }
 
+    from mmcli.models import distributed
+
+    device = distributed.resolve_device(cfg.device)
+    distributed.start(device)  # a no-op unless launched by torchrun
+    try:
+        return _train(cfg, data, model_kind, fusion, key, summary, device, progress)
+    finally:
+        distributed.stop()
+
+
+def _train(
+    cfg: TrainConfig,
+    data: artifacts.Artifact,
+    model_kind: str,
+    fusion: str,
+    key: str,
+    summary: dict[str, Any],
+    device: Any,
+    progress: Progress,
+) -> dict[str, Any]:
     import torch
 
-    from mmcli.models import training
+    from mmcli.models import distributed, training
 
     schema = data.record["schema"]
     target = schema["target"]
@@ -112,6 +132,7 @@ def run(
             augment=augment,
             augment_rows=augment_rows,
             workers=cfg.workers,
+            device=device,
         )
     best = result.history[result.best_epoch - 1]
     summary.update(
@@ -130,6 +151,10 @@ def run(
     if weights is not None:
         names = [c["name"] for c in architecture["columns"]]
         summary["fusion_weights"] = dict(zip(names, weights, strict=True))
+    if distributed.world() > 1:
+        summary["processes"] = distributed.world()
+        if distributed.rank() > 0:  # every process holds the same weights; rank 0 writes
+            return summary
     inputs_record = {
         "upstream": {
             "stage": data.stage,

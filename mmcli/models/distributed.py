@@ -1,0 +1,103 @@
+"""Data-parallel training with ``torch.distributed``, when launched by ``torchrun``.
+
+No cluster code of our own: ``torchrun`` starts one process per device (or per CPU
+share) and sets RANK, WORLD_SIZE and the rendezvous address; this module joins the
+group (gloo on CPU, nccl on CUDA) and sums gradients. Every process draws the same
+global batches from the same seed and takes every ``world``-th row of each, so a run
+on N processes follows the same steps as one process with the same global batch.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+
+def launched() -> bool:
+    """True in a process that torchrun started as one of several."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def rank() -> int:
+    return torch.distributed.get_rank() if active() else 0
+
+
+def world() -> int:
+    return torch.distributed.get_world_size() if active() else 1
+
+
+def active() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
+def start(device: torch.device) -> bool:
+    """Join the process group torchrun describes; False when not launched by it."""
+    if not launched() or active():
+        return active()
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    torch.distributed.init_process_group(backend=backend)
+    return True
+
+
+def stop() -> None:
+    if active():
+        torch.distributed.destroy_process_group()
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``: CUDA, then Apple's MPS, then the CPU; a named device must be there."""
+    from mmcli.errors import UsageError
+
+    cuda = torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if name == "auto":
+        name = "cuda" if cuda else "mps" if mps else "cpu"
+    if (name == "cuda" and not cuda) or (name == "mps" and not mps):
+        raise UsageError(f"--device {name}: no such device here", hint="use --device auto or cpu")
+    if name == "cuda":
+        # Deterministic cuBLAS needs this set before its first call.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device(name)
+
+
+def broadcast_parameters(model: nn.Module) -> None:
+    """Start every process from rank 0's weights (equal anyway when seeded alike)."""
+    if active():
+        for tensor in model.state_dict().values():
+            torch.distributed.broadcast(tensor, src=0)
+
+
+def sum_gradients(model: nn.Module) -> None:
+    """Sum each gradient over the processes (each already divided by the global count)."""
+    if active():
+        for p in model.parameters():
+            if p.grad is not None:
+                torch.distributed.all_reduce(p.grad, op=torch.distributed.ReduceOp.SUM)
+
+
+def sum_value(value: Tensor) -> Tensor:
+    if active():
+        value = value.clone()
+        torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.SUM)
+    return value
+
+
+def summed(loss_fn: nn.Module) -> Any:
+    """The same loss with ``reduction="sum"``."""
+    import copy
+
+    clone = copy.copy(loss_fn)
+    clone.reduction = "sum"
+    return clone
+
+
+def normaliser(loss_fn: nn.Module, y: Tensor) -> Tensor:
+    """What ``reduction="mean"`` divides the summed loss by, for the global batch ``y``."""
+    if isinstance(loss_fn, nn.CrossEntropyLoss):
+        weight = loss_fn.weight
+        return weight[y].sum() if weight is not None else torch.tensor(float(len(y)))
+    return torch.tensor(float(y.numel()))
