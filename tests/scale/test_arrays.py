@@ -1,0 +1,66 @@
+"""Row-addressed .npy files and the ordered worker map."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mmcli import parallel
+from mmcli.artifacts import arrays
+
+
+def test_created_file_is_what_np_save_writes(tmp_path):
+    data = np.arange(7 * 3 * 2, dtype=np.float32).reshape(7, 3, 2)
+    np.save(tmp_path / "ref.npy", data)
+    arrays.create(tmp_path / "a.npy", 7, (3, 2), np.float32)
+    arrays.write_rows(tmp_path / "a.npy", 4, data[4:])  # any order, any process
+    arrays.write_rows(tmp_path / "a.npy", 0, data[:4])
+    assert (tmp_path / "a.npy").read_bytes() == (tmp_path / "ref.npy").read_bytes()
+    assert np.array_equal(arrays.read_rows(tmp_path / "a.npy", np.array([6, 1])), data[[6, 1]])
+    assert arrays.row_count(tmp_path / "a.npy") == 7
+    assert arrays.row_shape(tmp_path / "a.npy") == (3, 2)
+
+
+def test_unwritten_rows_are_zero(tmp_path):
+    arrays.create(tmp_path / "a.npy", 5, (4,), np.uint8)
+    arrays.write_rows(tmp_path / "a.npy", 2, np.full((1, 4), 9, np.uint8))
+    loaded = np.load(tmp_path / "a.npy")
+    assert loaded.dtype == np.uint8 and loaded.sum() == 36 and loaded[2].tolist() == [9] * 4
+
+
+@pytest.mark.parametrize("block_bytes", [1, 64, 1 << 20])
+def test_select_and_concat_in_blocks(tmp_path, monkeypatch, block_bytes):
+    monkeypatch.setattr(arrays, "BLOCK_BYTES", block_bytes)  # many blocks, or one
+    data = np.random.default_rng(0).standard_normal((50, 3)).astype(np.float32)
+    np.save(tmp_path / "src.npy", data)
+    keep = np.array([0, 3, 4, 20, 49])
+    arrays.select(tmp_path / "src.npy", tmp_path / "kept.npy", keep)
+    assert np.array_equal(np.load(tmp_path / "kept.npy"), data[keep])
+    assert not (tmp_path / "src.npy").exists()
+    np.save(tmp_path / "a.npy", data[:20])
+    np.save(tmp_path / "b.npy", data[20:])
+    arrays.concat([tmp_path / "a.npy", tmp_path / "b.npy"], tmp_path / "ab.npy")
+    np.save(tmp_path / "ref.npy", data)
+    assert (tmp_path / "ab.npy").read_bytes() == (tmp_path / "ref.npy").read_bytes()
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _fail_on_three(x: int) -> int:
+    if x == 3:
+        raise ValueError("three")
+    return x
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_ordered_map_keeps_order_and_raises(workers):
+    assert list(parallel.ordered_map(_square, range(20), workers)) == [x * x for x in range(20)]
+    with pytest.raises(ValueError, match="three"):
+        list(parallel.ordered_map(_fail_on_three, range(10), workers))
+
+
+def test_workers_default_to_every_core():
+    assert parallel.resolve_workers(None) == parallel.available_cores() >= 1
+    assert parallel.resolve_workers(3) == 3

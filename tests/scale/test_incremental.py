@@ -1,0 +1,174 @@
+"""Per-sample incremental work, worker counts and sharding: same bytes, less work."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import invoke, run_ok
+from PIL import Image
+
+from mmcli.artifacts import filecache
+from mmcli.config import ExtractConfig, PreprocessConfig
+from mmcli.encoders.audio import AudioMFCC
+from mmcli.encoders.image import ImageStats
+from mmcli.errors import EXIT_USAGE
+from mmcli.stages import extract_features, preprocess
+
+
+def digest(artifact: Path) -> dict[str, str]:
+    """SHA-256 of every data file of an artifact (all but its record)."""
+    return {
+        p.relative_to(artifact).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(artifact.rglob("*"))
+        if p.is_file() and p.name != "mmcli.json"
+    }
+
+
+class Counter:
+    """Wraps a function and counts calls."""
+
+    def __init__(self, fn):
+        self.fn, self.count = fn, 0
+
+    def __call__(self, *args, **kwargs):
+        self.count += 1
+        return self.fn(*args, **kwargs)
+
+
+def count_rows(monkeypatch, cls) -> list[int]:
+    """Count the rows an encoder class transforms."""
+    seen = [0]
+    original = cls.transform
+
+    def transform(self, values):
+        seen[0] += len(values)
+        return original(self, values)
+
+    monkeypatch.setattr(cls, "transform", transform)
+    return seen
+
+
+def build(manifest: Path, work: Path, **options) -> tuple[dict, dict]:
+    prep = preprocess.run(
+        PreprocessConfig(manifest=manifest, out=work / "prep", workers=1, **options)
+    )
+    feats = extract_features.run(ExtractConfig(prep=work / "prep", out=work / "feats", workers=1))
+    return prep, feats
+
+
+def test_changed_and_added_rows_are_the_only_work(dataset_copy, tmp_path, monkeypatch):
+    root = dataset_copy.parent
+    build(dataset_copy, tmp_path / "inc")
+    df = pd.read_csv(dataset_copy)
+    for row in (5, 17):  # change two image files
+        path = root / df.loc[row, "image"]
+        pixels = np.asarray(Image.open(path)).copy()
+        pixels[0, 0] = 255 - pixels[0, 0]
+        Image.fromarray(pixels).save(path)
+    added = df.iloc[[0]].copy()  # a new row: a new image, and audio with known content
+    shutil.copy(root / df.loc[0, "image"], root / "images" / "new.png")
+    Image.fromarray(np.full((24, 24, 3), 7, np.uint8)).save(root / "images" / "new.png")
+    added["id"], added["image"] = "new", "images/new.png"
+    pd.concat([df, added]).to_csv(dataset_copy, index=False)
+
+    images = Counter(preprocess.load_image)
+    audio = Counter(preprocess.load_audio)
+    monkeypatch.setattr(preprocess, "load_image", images)
+    monkeypatch.setattr(preprocess, "load_audio", audio)
+    stats, mfcc = count_rows(monkeypatch, ImageStats), count_rows(monkeypatch, AudioMFCC)
+    prep, feats = build(dataset_copy, tmp_path / "inc")
+    assert prep["status"] == feats["status"] == "built"
+    assert (images.count, audio.count) == (3, 0)  # the new row's audio is a file seen before
+    assert (stats[0], mfcc[0]) == (3, 0)
+
+    monkeypatch.undo()
+    build(dataset_copy, tmp_path / "clean")
+    for artifact in ("prep", "feats"):
+        assert digest(tmp_path / "inc" / artifact) == digest(tmp_path / "clean" / artifact)
+
+
+def test_no_op_rerun_rereads_no_file(dataset, tmp_path, monkeypatch):
+    build(dataset, tmp_path)
+    hashed = Counter(filecache.file_sha256)
+    monkeypatch.setattr(filecache, "file_sha256", hashed)
+    prep, feats = build(dataset, tmp_path)
+    assert prep["status"] == feats["status"] == "up-to-date"
+    assert hashed.count == 0
+
+
+def test_new_decoding_parameters_reuse_nothing(dataset, tmp_path, monkeypatch):
+    build(dataset, tmp_path)
+    images = Counter(preprocess.load_image)
+    monkeypatch.setattr(preprocess, "load_image", images)
+    preprocess.run(
+        PreprocessConfig(manifest=dataset, out=tmp_path / "prep", workers=1, image_size=32)
+    )
+    assert images.count == len(pd.read_csv(dataset))
+
+
+def test_results_do_not_depend_on_workers(dataset, tmp_path):
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}"
+        run_ok("preprocess", dataset, "--out", out / "prep", "--workers", workers)
+        run_ok("extract-features", out / "prep", "--out", out / "feats", "-j", workers)
+    for artifact in ("prep", "feats"):
+        assert digest(tmp_path / "w1" / artifact) == digest(tmp_path / "w2" / artifact)
+
+
+@pytest.fixture()
+def awkward(dataset_copy) -> Path:
+    """The dataset with a duplicate id across shards, a corrupt image and a missing file."""
+    df = pd.read_csv(dataset_copy)
+    df.loc[70, "id"] = df.loc[10, "id"]
+    (dataset_copy.parent / df.loc[40, "image"]).write_bytes(b"\x89PNG not really")
+    df.loc[55, "audio"] = "audio/gone.wav"
+    df.to_csv(dataset_copy, index=False)
+    return dataset_copy
+
+
+def test_shards_merge_into_the_bytes_of_one_run(awkward, tmp_path):
+    run_ok("preprocess", awkward, "--out", tmp_path / "prep")
+    shards = [tmp_path / f"prep-{k}" for k in (1, 2, 3)]
+    for k, out in enumerate(shards, 1):
+        result = run_ok("preprocess", awkward, "--shard", f"{k}/3", "--out", out, "--json")
+        assert f'"shard": "{k}/3"' in result.stdout
+    merged = run_ok("merge", *reversed(shards), "--out", tmp_path / "merged")
+    assert "rejected=3" in merged.stdout
+    assert digest(tmp_path / "merged") == digest(tmp_path / "prep")
+    again = run_ok("preprocess", awkward, "--out", tmp_path / "merged")
+    assert "up-to-date" in again.stdout  # the merged artifact carries the unsharded key
+
+    run_ok("extract-features", tmp_path / "prep", "--out", tmp_path / "feats")
+    parts = [tmp_path / f"feats-{k}" for k in (1, 2)]
+    for k, out in enumerate(parts, 1):
+        run_ok("extract-features", tmp_path / "prep", "--shard", f"{k}/2", "--out", out)
+    run_ok("merge", *parts, "--out", tmp_path / "feats-merged")
+    assert digest(tmp_path / "feats-merged") == digest(tmp_path / "feats")
+
+
+def test_shards_are_refused_where_a_whole_artifact_is_needed(dataset, tmp_path):
+    for k in (1, 2):
+        run_ok("preprocess", dataset, "--shard", f"{k}/2", "--out", tmp_path / f"p{k}")
+    result = invoke("extract-features", tmp_path / "p1", "--out", tmp_path / "feats")
+    assert result.exit_code == EXIT_USAGE
+    assert "shard 1/2" in result.stderr and "mmcli merge" in result.stderr
+
+    result = invoke("merge", tmp_path / "p1", "--out", tmp_path / "m")
+    assert result.exit_code == EXIT_USAGE and "missing 2" in result.stderr
+
+    run_ok("preprocess", dataset, "--shard", "2/2", "--out", tmp_path / "other", "--seed", "5")
+    result = invoke("merge", tmp_path / "p1", tmp_path / "other", "--out", tmp_path / "m")
+    assert result.exit_code == EXIT_USAGE and "not shards of one run" in result.stderr
+
+    run_ok("preprocess", dataset, "--out", tmp_path / "whole")
+    result = invoke("merge", tmp_path / "p1", tmp_path / "whole", "--out", tmp_path / "m")
+    assert result.exit_code == EXIT_USAGE and "not a shard" in result.stderr
+
+    for bad in ("0/2", "3/2", "x/2"):
+        result = invoke("preprocess", dataset, "--shard", bad, "--out", tmp_path / "bad")
+        assert result.exit_code == EXIT_USAGE, bad
