@@ -35,6 +35,8 @@ def _layout(path: Path) -> tuple[int, tuple[int, ...], np.dtype]:
         fmt = np.lib.format
         read = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
         shape, _, dtype = read(f)  # the header only, not the data
+        if dtype.hasobject or len(shape) == 0:
+            raise ValueError(f"{path}: not an array of numbers (objects would need a pickle)")
         return f.tell(), shape, dtype
 
 

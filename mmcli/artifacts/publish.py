@@ -157,6 +157,24 @@ class Builder:
         shutil.rmtree(old, ignore_errors=True)
 
 
+#: Lock file descriptors this process holds.
+_HELD: set[int] = set()
+
+
+def _drop_inherited_locks() -> None:
+    # A forked worker shares its parent's open lock file; were it kept, a lock would
+    # outlive a killed parent for as long as its workers run. Only the parent holds it.
+    for fd in list(_HELD):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_drop_inherited_locks)
+
+
 @contextmanager
 def locked(out: Path, wait: bool = False) -> Iterator[None]:
     """Hold the lock of output ``out`` (a ``.NAME.lock`` file beside it) for a whole run.
@@ -184,8 +202,10 @@ def locked(out: Path, wait: bool = False) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"PID {os.getpid()} (mmcli {' '.join(sys.argv[1:2])})".encode(), 0)
+        _HELD.add(fd)
         yield
     finally:
+        _HELD.discard(fd)
         os.close(fd)
 
 

@@ -77,6 +77,19 @@ class Artifact:
                 f"{self.path / name}: unreadable array ({exc})", hint="rebuild it with --force"
             ) from None
 
+    def array_file(self, name: str) -> Path:
+        """Path of a ``.npy`` output checked to hold numbers (read later a block at a time)."""
+        from mmcli.artifacts import arrays
+
+        path = self.file(name)
+        try:
+            arrays.row_count(path)
+        except (ValueError, OSError, EOFError) as exc:
+            raise MissingInputError(
+                f"{self.path / name}: unreadable array ({exc})", hint="rebuild it with --force"
+            ) from None
+        return path
+
     def table(self, name: str) -> Any:
         """A Parquet output as a DataFrame; a damaged file is a clear error."""
         import pandas as pd

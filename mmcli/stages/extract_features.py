@@ -123,7 +123,7 @@ def previous_features(
         ):
             return None
         table = old.table("rows.parquet")
-        features = old.file(old_info["features"])
+        features = old.array_file(old_info["features"])
     except (MmcliError, StopIteration, KeyError):
         return None
     sha = f"_sha.{column}"
@@ -178,7 +178,7 @@ def run(
         }
 
     table = prep.table("rows.parquet")
-    sources = {name: prep.file(f) for name, f in schema["arrays"].items()}
+    sources = {name: prep.array_file(f) for name, f in schema["arrays"].items()}
     train = (table["_split"] == "train").to_numpy()
     shard = cfg.shard_numbers()
     start, stop = shard_rows(len(table), shard)

@@ -141,7 +141,7 @@ def run(
         }
 
     table = feats.table("rows.parquet")
-    sources = {c["name"]: feats.file(c["features"]) for c in feats.record["columns"]}
+    sources = {c["name"]: feats.array_file(c["features"]) for c in feats.record["columns"]}
     present = {n: table[f"_present.{n}"].to_numpy(dtype=bool) for n in names}
     train = (table["_split"] == "train").to_numpy()
     progress("fitting the normalisation", 0, None)

@@ -154,7 +154,7 @@ def _merge_prep(
         for name, rel in record["schema"]["arrays"].items():
             progress(f"joining {name}", 0, None)
             joined = build.dir / (rel + ".all")
-            store.concat([s.file(rel) for s in shards], joined)
+            store.concat([s.array_file(rel) for s in shards], joined)
             store.select(joined, build.dir / rel, np.flatnonzero(~drop))
         prep_stage.write_tables(build.dir, table, rejects, files)
         build.info.update(
@@ -203,7 +203,9 @@ def _merge_feats(
         (build.dir / "encoders").mkdir()
         for info in record["columns"]:
             progress(f"joining {info['name']}", 0, None)
-            store.concat([s.file(info["features"]) for s in shards], build.dir / info["features"])
+            store.concat(
+                [s.array_file(info["features"]) for s in shards], build.dir / info["features"]
+            )
             for part in ("state", "arrays"):
                 if part in info:
                     shutil.copyfile(first.file(info[part]), build.dir / info[part])

@@ -130,9 +130,11 @@ def hash_sources(
     return sources
 
 
-def input_fingerprints(df: pd.DataFrame, schema: dict[str, Any], root: Path) -> dict[str, Any]:
+def input_fingerprints(
+    df: pd.DataFrame, schema: dict[str, Any], root: Path, cache: Path | None = None
+) -> dict[str, Any]:
     """Content hashes of every media file the manifest points to, as one fingerprint."""
-    return hash_sources(df, schema, root).fingerprint()
+    return hash_sources(df, schema, root, cache).fingerprint()
 
 
 @dataclass
@@ -150,7 +152,7 @@ def previous_rows(out: Path, schema: dict[str, Any]) -> dict[str, Reuse]:
     same parameters by the same mmcli version: the per-sample cache is the previous output.
     """
     try:
-        old = artifacts.load(out, stages=("preprocess",))
+        old = artifacts.load(out, stages=("preprocess",), shards_ok=True)
         if old.record.get("mmcli_version") != __version__:
             return {}
         old_cols = {c["name"]: c for c in old.record["schema"]["columns"]}
@@ -169,7 +171,7 @@ def previous_rows(out: Path, schema: dict[str, Any]) -> dict[str, Reuse]:
         if sha not in table.columns:
             continue
         try:
-            array = old.file(old.record["schema"]["arrays"][name])
+            array = old.array_file(old.record["schema"]["arrays"][name])
         except MmcliError:
             continue
         rows = {}

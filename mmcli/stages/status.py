@@ -84,6 +84,7 @@ def _stale_reasons(art: artifacts.Artifact, seen: dict) -> list[str]:
 
 
 def _manifest_reasons(art: artifacts.Artifact) -> list[str]:
+    from mmcli.artifacts.filecache import cache_path
     from mmcli.io.tables import read_table
     from mmcli.stages.preprocess import input_fingerprints
 
@@ -98,7 +99,7 @@ def _manifest_reasons(art: artifacts.Artifact) -> list[str]:
         df = read_table(manifest)
         start, stop = art.record.get("shard", {}).get("rows", [0, len(df)])
         part = df.iloc[start:stop].reset_index(drop=True)
-        files = input_fingerprints(part, art.record["schema"], root)
+        files = input_fingerprints(part, art.record["schema"], root, cache_path(art.path))
     except MmcliError as exc:
         return [exc.message]
     if files != recorded["files"]:
