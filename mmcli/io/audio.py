@@ -21,26 +21,26 @@ def load_audio(path: Path, sample_rate: int, seconds: float) -> np.ndarray:
     if path.stat().st_size == 0:
         raise AudioRejected("empty file (0 bytes)")
     try:
-        info = sf.info(str(path))
+        audio = sf.SoundFile(str(path))  # one open: header checks, then the decode
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise AudioRejected(f"cannot read audio header: {exc}") from None
-    # Checked from the header, before decoding allocates anything.
-    if not 1 <= info.channels <= MAX_CHANNELS:
-        raise AudioRejected(f"{info.channels} channels (at most {MAX_CHANNELS})")
-    _check_wav_length(path)
-    if info.samplerate <= 0 or info.frames <= 0:
-        raise AudioRejected("no audio samples")
-    if info.frames / info.samplerate > MAX_SECONDS:
-        raise AudioRejected(
-            f"{info.frames / info.samplerate:.0f} s long (at most {MAX_SECONDS:.0f} s)"
-        )
-    try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioRejected(f"cannot decode audio: {exc}") from None
-    if len(data) < info.frames:
+    with audio:
+        channels, rate, frames = audio.channels, audio.samplerate, audio.frames
+        # Checked from the header, before decoding allocates anything.
+        if not 1 <= channels <= MAX_CHANNELS:
+            raise AudioRejected(f"{channels} channels (at most {MAX_CHANNELS})")
+        _check_wav_length(path)
+        if rate <= 0 or frames <= 0:
+            raise AudioRejected("no audio samples")
+        if frames / rate > MAX_SECONDS:
+            raise AudioRejected(f"{frames / rate:.0f} s long (at most {MAX_SECONDS:.0f} s)")
+        try:
+            data = audio.read(dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise AudioRejected(f"cannot decode audio: {exc}") from None
+    if len(data) < frames:
         # libsndfile returns what it could read; a short read is a truncated file.
-        raise AudioRejected(f"truncated: header says {info.frames} frames, read {len(data)}")
+        raise AudioRejected(f"truncated: header says {frames} frames, read {len(data)}")
     if not np.isfinite(data).all():
         raise AudioRejected("audio contains NaN or infinite samples")
     mono = data.mean(axis=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from pathlib import PurePath
 from typing import Any
 
@@ -64,8 +65,9 @@ def infer_type(values: list[Any]) -> str:
     if not present:
         return "ignore"
     strings = [str(v) for v in present]
+    suffixes = Counter(PurePath(s).suffix.lower() for s in set(strings))
     for exts, kind in ((IMAGE_EXT, "image"), (AUDIO_EXT, "audio"), (VIDEO_EXT, "video")):
-        if sum(PurePath(s).suffix.lower() in exts for s in strings) >= 0.9 * len(strings):
+        if sum(n for suffix, n in suffixes.items() if suffix in exts) >= 0.9 * len(set(strings)):
             return kind
     # Mostly numbers: a number column with a few bad cells (those rows are reported).
     if sum(_is_number(v) for v in present) >= 0.95 * len(present):
