@@ -3,7 +3,8 @@
 Output artifact::
 
     rows.parquet              _row, _id, _split, _target and _present.<column> of every row
-    features/<col>.npy        (n, dim) float32, zeros where the value is missing
+    features/<col>.npy        (n, dim) float32, zeros where the value is missing; a video
+                              column's frames through an image encoder, pooled over time
     encoders/<col>.json       encoder name, options and JSON state (vocabularies, ...)
     encoders/<col>.safetensors  fitted arrays (idf, means, ...) when the encoder has any
 
@@ -33,7 +34,7 @@ def column_values(
     kind: str, name: str, table: pd.DataFrame, arrays: dict[str, Any], idx: np.ndarray
 ) -> Any:
     """The values of rows ``idx`` of one column, in the form its encoder takes."""
-    if kind in ("image", "audio"):
+    if kind in ("image", "audio", "video"):
         return np.asarray(arrays[name][idx])
     if kind == "number":
         return table[name].to_numpy(dtype=np.float64)[idx]
@@ -52,11 +53,23 @@ def encode(
     """Transform every present row in chunks (bounded memory); missing rows stay zero."""
     out = np.zeros((len(table), encoder.dim), dtype=np.float32)
     idx = np.flatnonzero(present)
-    for start in range(0, len(idx), CHUNK):
-        chunk = idx[start : start + CHUNK]
+    # A video row holds K frames: fewer rows per chunk keep the chunk's frames near CHUNK.
+    step = max(1, CHUNK // arrays[name].shape[1]) if kind == "video" else CHUNK
+    for start in range(0, len(idx), step):
+        chunk = idx[start : start + step]
         out[chunk] = encoder.transform(column_values(kind, name, table, arrays, chunk))
-        progress(f"encoding {name}", min(start + CHUNK, len(idx)), len(idx))
+        progress(f"encoding {name}", min(start + step, len(idx)), len(idx))
     return out
+
+
+def create_encoder(kind: str, name: str, schema: dict[str, Any], cfg: ExtractConfig) -> Any:
+    """A new encoder for one column; a video column's frames go through image encoder ``name``."""
+    if kind == "video":
+        from mmcli.encoders.video import VideoFrames
+
+        return VideoFrames(image=name, pool=cfg.video_pool)
+    options = {"sample_rate": schema["sample_rate"]} if kind == "audio" else {}
+    return encoders.create(kind, name, **options)
 
 
 def load_encoder(feats: Artifact, info: dict[str, Any]) -> Any:
@@ -65,6 +78,10 @@ def load_encoder(feats: Artifact, info: dict[str, Any]) -> Any:
     arrays = {}
     if info.get("arrays"):
         arrays = feats.tensors(info["arrays"])
+    if info["type"] == "video":
+        from mmcli.encoders.video import VideoFrames
+
+        return VideoFrames.from_state(meta, arrays)
     return encoders.encoder_class(info["type"], info["encoder"]).from_state(meta, arrays)
 
 
@@ -85,8 +102,8 @@ def run(
     schema = prep.record["schema"]
     columns = input_columns(schema)
     chosen = {c["name"]: getattr(cfg, c["type"]) for c in columns}
-    for col in columns:
-        encoders.spec(col["type"], chosen[col["name"]])  # unknown names fail before any work
+    for col in columns:  # unknown names fail before any work; video frames use image encoders
+        encoders.spec("image" if col["type"] == "video" else col["type"], chosen[col["name"]])
     key = artifacts.cache_key("extract-features", cfg.identity(), {"upstream": prep.fingerprint})
     summary: dict[str, Any] = {"stage": "extract-features", "out": str(cfg.out)}
     if not force and (record := artifacts.up_to_date(cfg.out, key)) is not None:
@@ -122,8 +139,7 @@ def run(
         for col in columns:
             name, kind = col["name"], col["type"]
             present = table[f"_present.{name}"].to_numpy()
-            options = {"sample_rate": schema["sample_rate"]} if kind == "audio" else {}
-            encoder = encoders.create(kind, chosen[name], **options)
+            encoder = create_encoder(kind, chosen[name], schema, cfg)
             if encoder.fitted:
                 fit_idx = np.flatnonzero(train & present)
                 if len(fit_idx) == 0:

@@ -4,7 +4,9 @@ Output artifact::
 
     rows.parquet      one row per kept sample: _row (manifest row), _id, _split, _target,
                       text/number/category values, _present.<column> flags
-    arrays/<col>.npy  images (n, S, S, 3) uint8; audio (n, samples) float32 (zeros where missing)
+    arrays/<col>.npy  images (n, S, S, 3) uint8; audio (n, samples) float32; video frames
+                      (n, K, S, S, 3) uint8, the soundtrack as audio column <col>.audio
+                      (zeros where missing)
     rejected.parquet  row, id, column, file, reason, action for every problem found
 """
 
@@ -26,6 +28,7 @@ from mmcli.io.images import ImageRejected, load_image
 from mmcli.io.paths import PathRejected, resolve_in_root
 from mmcli.io.tables import read_table
 from mmcli.io.text import normalise_text
+from mmcli.io.video import VideoRejected, load_video
 from mmcli.stages import Progress, no_progress
 from mmcli.stages.schema import (
     SPLIT_NAMES,
@@ -33,21 +36,50 @@ from mmcli.stages.schema import (
     infer_schema,
     input_columns,
     label_of,
+    manifest_columns,
     parse_number,
 )
 
-MEDIA = ("image", "audio")
+MEDIA = ("image", "audio", "video")
 REJECTED_COLUMNS = ["row", "id", "column", "file", "reason", "action"]
 
 
 def array_files(schema: dict[str, Any]) -> dict[str, str]:
-    """Column name -> file name of its array, for image and audio columns."""
+    """Column name -> file name of its array, for image, audio and video columns."""
     slugs = column_slugs(schema)
     return {
         c["name"]: f"arrays/{slugs[c['name']]}.npy"
         for c in input_columns(schema)
         if c["type"] in MEDIA
     }
+
+
+def decode_cell(col: dict[str, Any], path: Path, schema: dict[str, Any]) -> dict[str, np.ndarray]:
+    """One media file decoded: {column: array}. A video fills its soundtrack column too,
+    when the clip has sound (no soundtrack is a missing modality, not an error)."""
+    name, kind = col["name"], col["type"]
+    if kind == "image":
+        return {name: load_image(path, schema["image_size"])}
+    if kind == "audio":
+        return {name: load_audio(path, schema["sample_rate"], schema["audio_seconds"])}
+    frames, sound = load_video(
+        path,
+        schema["video_frames"],
+        schema["image_size"],
+        schema["sample_rate"],
+        schema["audio_seconds"],
+        schema["video_max_seconds"],
+    )
+    return {name: frames} if sound is None else {name: frames, f"{name}.audio": sound}
+
+
+def _media_shape(kind: str, schema: dict[str, Any]) -> tuple[int, ...]:
+    size = schema["image_size"]
+    if kind == "image":
+        return (size, size, 3)
+    if kind == "video":
+        return (schema["video_frames"], size, size, 3)
+    return (int(round(schema["audio_seconds"] * schema["sample_rate"])),)
 
 
 @dataclass
@@ -151,17 +183,15 @@ def prepare(
                 )
 
     values: dict[str, list[Any]] = {}
-    present: dict[str, np.ndarray] = {}
-    media: dict[str, dict[int, np.ndarray]] = {}
     columns = input_columns(schema)
-    total = sum(len(df) for c in columns if c["type"] in MEDIA)
+    present = {c["name"]: np.zeros(n, dtype=bool) for c in columns}
+    media: dict[str, dict[int, np.ndarray]] = {c["name"]: {} for c in columns if c["type"] in MEDIA}
+    total = sum(len(df) for c in manifest_columns(schema) if c["type"] in MEDIA)
     done = 0
-    for col in columns:
+    for col in manifest_columns(schema):
         name, kind = col["name"], col["type"]
-        present[name] = np.zeros(n, dtype=bool)
         cells = df[name].tolist()
         if kind in MEDIA:
-            media[name] = {}
             for row, cell in enumerate(cells):
                 done += 1
                 if done % 64 == 0 or done == total:
@@ -170,14 +200,11 @@ def prepare(
                     continue
                 try:
                     path = resolve_in_root(str(cell), root)
-                    if kind == "image":
-                        media[name][row] = load_image(path, schema["image_size"])
-                    else:
-                        media[name][row] = load_audio(
-                            path, schema["sample_rate"], schema["audio_seconds"]
-                        )
-                    present[name][row] = True
-                except (PathRejected, ImageRejected, AudioRejected) as exc:
+                    for part, array in decode_cell(col, path, schema).items():
+                        if part in media:
+                            media[part][row] = array
+                            present[part][row] = True
+                except (PathRejected, ImageRejected, AudioRejected, VideoRejected) as exc:
                     problem(row, name, str(exc), file=str(cell))
                 except OSError as exc:
                     problem(row, name, f"cannot read file: {exc.strerror or exc}", file=str(cell))
@@ -223,12 +250,8 @@ def prepare(
     arrays = {}
     for name, decoded in media.items():
         kind = next(c["type"] for c in columns if c["name"] == name)
-        shape = (
-            (schema["image_size"], schema["image_size"], 3)
-            if kind == "image"
-            else (int(round(schema["audio_seconds"] * schema["sample_rate"])),)
-        )
-        array = np.zeros((len(keep), *shape), dtype=np.uint8 if kind == "image" else np.float32)
+        dtype = np.float32 if kind == "audio" else np.uint8
+        array = np.zeros((len(keep), *_media_shape(kind, schema)), dtype=dtype)
         for i, row in enumerate(keep):
             if row in decoded:
                 array[i] = decoded[row]
@@ -259,7 +282,7 @@ def assign_splits(targets: np.ndarray, task: str, val: float, test: float, seed:
 def input_fingerprints(df: pd.DataFrame, schema: dict[str, Any], root: Path) -> dict[str, Any]:
     """Content hashes of every media file the manifest points to (what decides a rerun)."""
     hashes: dict[str, str] = {}
-    for col in input_columns(schema):
+    for col in manifest_columns(schema):
         if col["type"] not in MEDIA:
             continue
         for cell in df[col["name"]].tolist():

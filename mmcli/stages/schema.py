@@ -139,12 +139,9 @@ def infer_schema(df: pd.DataFrame, cfg: PreprocessConfig) -> dict[str, Any]:
             continue
         given = cfg.inputs.get(name)
         kind = given or infer_type(df[name].tolist())
-        if kind == "video":
-            raise UsageError(
-                f"column {name!r} holds video files, which mmcli does not read yet",
-                hint=f"leave it out with --input {name}:ignore",
-            )
         specs.append({"name": name, "type": kind, "inferred": given is None})
+        if kind == "video":
+            specs.append(_soundtrack(name, columns))
     inputs = [s for s in specs if s["type"] != "ignore"]
     if not inputs:
         raise DataError(
@@ -159,12 +156,34 @@ def infer_schema(df: pd.DataFrame, cfg: PreprocessConfig) -> dict[str, Any]:
         "image_size": cfg.image_size,
         "sample_rate": cfg.sample_rate,
         "audio_seconds": cfg.audio_seconds,
+        "video_frames": cfg.video_frames,
+        "video_max_seconds": cfg.video_max_seconds,
     }
 
 
+def _soundtrack(video: str, columns: list[str]) -> dict[str, Any]:
+    """A video column's soundtrack: an audio column of its own, decoded from the clip.
+
+    Every later stage treats it as any audio column (its own presence flag, array,
+    encoder and tower); ``source`` says it has no cell in the manifest.
+    """
+    name = f"{video}.audio"
+    if name in columns:
+        raise UsageError(
+            f"column {name!r} clashes with the soundtrack of video column {video!r}",
+            hint="rename one of them",
+        )
+    return {"name": name, "type": "audio", "source": video, "inferred": True}
+
+
 def input_columns(schema: dict[str, Any]) -> list[dict[str, Any]]:
-    """The columns that feed the model, in manifest order."""
+    """The columns that feed the model, in manifest order (a video's soundtrack after it)."""
     return [c for c in schema["columns"] if c["type"] != "ignore"]
+
+
+def manifest_columns(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The input columns that have a cell in the manifest (not those derived from another)."""
+    return [c for c in input_columns(schema) if not c.get("source")]
 
 
 def column_slugs(schema: dict[str, Any]) -> dict[str, str]:
