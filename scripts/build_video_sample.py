@@ -51,7 +51,10 @@ def frames_of(shape: str, rng: np.random.Generator, poor: bool) -> np.ndarray:
         elif shape == "square":
             draw.rectangle([x - r, y - r, x + r, y + r], fill=colour)
         else:
-            draw.polygon([(x, y - r * 1.3), (x + r * 1.3, y), (x, y + r * 1.3), (x - r * 1.3, y)], fill=colour)
+            draw.polygon(
+                [(x, y - r * 1.3), (x + r * 1.3, y), (x, y + r * 1.3), (x - r * 1.3, y)],
+                fill=colour,
+            )
         frame = np.asarray(img, np.float32) + rng.normal(0, noise, size=(SIZE, SIZE, 3))
         out[t] = np.clip(frame, 0, 255).astype(np.uint8)
         pos = pos + vel

@@ -33,6 +33,7 @@ MAX_PIXELS = 40_000_000  # per frame, as for images
 MAX_FRAMES = 100_000  # a 60 fps clip of ~28 minutes; refuses absurd frame rates too
 MAX_CHANNELS = 16
 MAX_SECONDS = 120.0  # default of --video-max-seconds
+ALLOWED = "MP4/MOV, WebM/Matroska or AVI"
 
 
 class VideoRejected(Exception):
@@ -81,18 +82,17 @@ def _open(path: Path, demuxer: str, av: Any) -> Any:
 
 
 def _demuxer(path: Path, av: Any) -> str:
-    """The allowed demuxer that can read ``path``'s header; VideoRejected if none can."""
-    first = DEMUXERS.get(path.suffix.lower())
-    candidates = [first] if first else sorted(set(DEMUXERS.values()))
+    """The allowed demuxer for ``path``: by extension, else the first that reads its header."""
+    if path.suffix.lower() in DEMUXERS:
+        return DEMUXERS[path.suffix.lower()]
     error = "not a video container"
-    for name in candidates:
+    for name in sorted(set(DEMUXERS.values())):
         try:
             with _open(path, name, av):
                 return name
         except av.FFmpegError as exc:
             error = str(exc)
-    allowed = "MP4/MOV, WebM/Matroska or AVI"
-    raise VideoRejected(f"cannot read the video container ({allowed}): {error}")
+    raise VideoRejected(f"cannot read the video container ({ALLOWED}): {error}")
 
 
 def _video_stream(container: Any) -> Any:
@@ -103,7 +103,11 @@ def _video_stream(container: Any) -> Any:
 
 def _count_frames(path: Path, demuxer: str, max_seconds: float, av: Any) -> int:
     """Frames in the clip, from its packets (not decoded); refuses over-long clips."""
-    with _open(path, demuxer, av) as container:
+    try:
+        container = _open(path, demuxer, av)
+    except av.FFmpegError as exc:
+        raise VideoRejected(f"cannot read the video container ({ALLOWED}): {exc}") from None
+    with container:
         stream = _video_stream(container)
         ctx = stream.codec_context
         if ctx.width * ctx.height > MAX_PIXELS:
