@@ -111,7 +111,12 @@ def label_of(value: Any) -> str:
 def infer_schema(df: pd.DataFrame, cfg: PreprocessConfig) -> dict[str, Any]:
     """Decide each column's role and type; the result is stored in the artifact."""
     columns = list(df.columns)
-    unknown = sorted(set(cfg.inputs) - set(columns))
+    # A video's soundtrack column may be named too (only to ignore it); checked below.
+    unknown = sorted(
+        n
+        for n in set(cfg.inputs) - set(columns)
+        if not n.endswith(".audio") or n[:-6] not in columns
+    )
     if unknown:
         raise UsageError(
             f"--input names columns not in the manifest: {unknown}",
@@ -141,7 +146,13 @@ def infer_schema(df: pd.DataFrame, cfg: PreprocessConfig) -> dict[str, Any]:
         kind = given or infer_type(df[name].tolist())
         specs.append({"name": name, "type": kind, "inferred": given is None})
         if kind == "video":
-            specs.append(_soundtrack(name, columns))
+            specs.append(_soundtrack(name, columns, cfg.inputs))
+    stray = sorted(set(cfg.inputs) - set(columns) - {s["name"] for s in specs})
+    if stray:
+        raise UsageError(
+            f"--input names columns that are not video soundtracks: {stray}",
+            hint="COLUMN.audio exists only when COLUMN is a video column",
+        )
     inputs = [s for s in specs if s["type"] != "ignore"]
     if not inputs:
         raise DataError(
@@ -161,11 +172,12 @@ def infer_schema(df: pd.DataFrame, cfg: PreprocessConfig) -> dict[str, Any]:
     }
 
 
-def _soundtrack(video: str, columns: list[str]) -> dict[str, Any]:
+def _soundtrack(video: str, columns: list[str], given: dict[str, str]) -> dict[str, Any]:
     """A video column's soundtrack: an audio column of its own, decoded from the clip.
 
     Every later stage treats it as any audio column (its own presence flag, array,
     encoder and tower); ``source`` says it has no cell in the manifest.
+    ``--input <video>.audio:ignore`` leaves it out.
     """
     name = f"{video}.audio"
     if name in columns:
@@ -173,7 +185,10 @@ def _soundtrack(video: str, columns: list[str]) -> dict[str, Any]:
             f"column {name!r} clashes with the soundtrack of video column {video!r}",
             hint="rename one of them",
         )
-    return {"name": name, "type": "audio", "source": video, "inferred": True}
+    kind = given.get(name, "audio")
+    if kind not in ("audio", "ignore"):
+        raise UsageError(f"--input {name}:{kind}: a soundtrack is audio, or ignore to drop it")
+    return {"name": name, "type": kind, "source": video, "inferred": name not in given}
 
 
 def input_columns(schema: dict[str, Any]) -> list[dict[str, Any]]:

@@ -102,3 +102,13 @@ def test_a_column_forced_to_video_is_read(videos, tmp_path):
     )
     summary = json.loads(result.stdout)
     assert summary["columns"]["clip"] == "video" and summary["rows"]["rejected"] == 0
+
+
+def test_the_soundtrack_can_be_left_out_and_only_a_soundtrack_named_so(videos, tmp_path):
+    result = run_ok(
+        "preprocess", videos, "--out", tmp_path / "prep", "--input", "clip.audio:ignore", "--json"
+    )
+    assert json.loads(result.stdout)["columns"] == {"clip": "video", "clip.audio": "ignore"}
+    assert not (tmp_path / "prep/arrays/clip.audio.npy").exists()
+    bad = invoke("preprocess", videos, "--out", tmp_path / "p2", "--input", "label.audio:ignore")
+    assert bad.exit_code == 2 and "not video soundtracks" in bad.stderr
