@@ -120,13 +120,17 @@ def _count_frames(path: Path, demuxer: str, max_seconds: float, av: Any) -> int:
                 f"{stated:.1f} s long according to its header (at most {max_seconds:g} s; "
                 "raise --video-max-seconds)"
             )
-        count, base = 0, float(stream.time_base or 0)
+        count, base, first = 0, float(stream.time_base or 0), None
         for packet in container.demux(stream):
             if packet.size == 0:
                 continue  # the demuxer's end-of-stream marker
             count += 1
-            if packet.pts is not None and base and packet.pts * base > max_seconds:
-                raise VideoRejected(f"longer than {max_seconds:g} s (raise --video-max-seconds)")
+            if packet.pts is not None and base:
+                first = packet.pts if first is None else min(first, packet.pts)
+                if (packet.pts - first) * base > max_seconds:  # timestamps need not start at 0
+                    raise VideoRejected(
+                        f"longer than {max_seconds:g} s (raise --video-max-seconds)"
+                    )
             if count > MAX_FRAMES:
                 raise VideoRejected(f"over {MAX_FRAMES} frames")
     if count == 0:

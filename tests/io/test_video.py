@@ -99,3 +99,17 @@ def test_an_audio_only_file_is_refused(tmp_path):
             out.mux(packet)
     with pytest.raises(VideoRejected, match="no video stream"):
         load_video(path, 4, 16, 8000, 1.0)
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mkv"])
+def test_a_clip_with_no_frames_is_refused(tmp_path, ext):
+    import av
+
+    path = tmp_path / f"zero{ext}"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=8)
+        stream.width = stream.height = 16
+        stream.pix_fmt = "yuv420p"
+        out.start_encoding()  # header and trailer only
+    with pytest.raises(VideoRejected, match="no video stream|no frames|cannot read"):
+        load_video(path, 4, 16, 8000, 1.0)
