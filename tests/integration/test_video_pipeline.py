@@ -42,6 +42,14 @@ def test_features_fuse_train_evaluate_predict(video_work):
     pred = pd.read_csv(work / "pred.csv")
     assert len(pred) == 21 and pred["error"].isna().all()
     assert (pred["prediction"] == pd.read_csv(data)["label"]).mean() >= 0.6
+    # New raw rows: a corrupt clip gets an error naming it, the others a prediction.
+    (data.parent / "clips/broken.mp4").write_bytes(b"\x00" * 64)
+    rows = pd.DataFrame({"id": ["a", "b"], "clip": ["clips/000.mp4", "clips/broken.mp4"]})
+    rows.to_csv(data.parent / "new.csv", index=False)
+    run_ok("predict", work / "model", data.parent / "new.csv", "--out", work / "new.csv")
+    new = pd.read_csv(work / "new.csv")
+    assert new["prediction"][0] == "red" and pd.isna(new["error"][0])
+    assert pd.isna(new["prediction"][1]) and new["error"][1].startswith("clip: cannot read")
 
 
 @pytest.mark.parametrize("temporal", ["pool", "gru"])
