@@ -3,9 +3,10 @@
 ``load_video`` reads a clip in two passes. The first only demuxes the video packets
 (no decoding) to count the frames and find the true duration, refusing an over-long
 clip early — from the header when it states a duration, else as soon as a packet's
-timestamp passes the limit. The second decodes up to the last frame it needs and
-converts only the K sampled frames, resized like images. The soundtrack, when there is
-one, is decoded, mixed to mono and resampled like an audio column.
+timestamp passes the limit. The second decodes the interleaved video and audio packets
+up to the last frame it needs and converts only the K sampled frames, resized like
+images; the soundtrack, when there is one, is mixed to mono and resampled like an audio
+column.
 
 FFmpeg never guesses the container: the demuxer is chosen from an allowed list (by the
 file's extension first), so a playlist or concat file named ``.mp4`` cannot make it open
@@ -69,11 +70,10 @@ def load_video(
     demuxer = _demuxer(path, av)
     try:
         n_frames = _count_frames(path, demuxer, max_seconds, av)
-        picked = _decode_frames(path, demuxer, sample_indices(n_frames, frames), size, av)
-        sound = _decode_audio(path, demuxer, sample_rate, seconds, av)
+        wanted = sample_indices(n_frames, frames)
+        return _decode(path, demuxer, wanted, size, sample_rate, seconds, av)
     except av.FFmpegError as exc:
         raise VideoRejected(f"cannot decode video: {exc}") from None
-    return picked, sound
 
 
 def _open(path: Path, demuxer: str, av: Any) -> Any:
@@ -98,6 +98,8 @@ def _demuxer(path: Path, av: Any) -> str:
 def _video_stream(container: Any) -> Any:
     if not container.streams.video:
         raise VideoRejected("no video stream in the file")
+    if container.streams.video[0].codec_context is None:
+        raise VideoRejected("the video codec cannot be decoded")
     return container.streams.video[0]
 
 
@@ -146,28 +148,107 @@ def _header_seconds(container: Any, stream: Any) -> float | None:
     return None
 
 
-def _decode_frames(path: Path, demuxer: str, wanted: np.ndarray, size: int, av: Any) -> np.ndarray:
-    """Decode in order up to the last wanted frame; convert only the wanted ones."""
-    out = np.zeros((len(wanted), size, size, 3), dtype=np.uint8)
-    last: np.ndarray | None = None
+class _Frames:
+    """Collects the wanted frames, in decoding order; converts only those."""
+
+    def __init__(self, wanted: np.ndarray, size: int):
+        self.wanted, self.size = wanted, size
+        self.out = np.zeros((len(wanted), size, size, 3), dtype=np.uint8)
+        self.index, self.slot = 0, 0
+        self.last: np.ndarray | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.slot == len(self.wanted)
+
+    def add(self, frame: Any) -> None:
+        if not self.done and self.index == self.wanted[self.slot]:
+            self.last = _resize(frame.to_ndarray(format="rgb24"), self.size)
+            while not self.done and self.wanted[self.slot] == self.index:
+                self.out[self.slot] = self.last
+                self.slot += 1
+        self.index += 1
+
+    def result(self) -> np.ndarray:
+        if self.last is None:
+            raise VideoRejected("no frame could be decoded")
+        # The decoder gave fewer frames than there were packets (damaged frames dropped):
+        # the remaining slots repeat the last decoded frame, as for a short clip.
+        self.out[self.slot :] = self.last
+        return self.out
+
+
+class _Soundtrack:
+    """The first ``seconds`` of an audio stream, mixed and resampled like audio columns."""
+
+    def __init__(self, stream: Any, sample_rate: int, seconds: float, av: Any):
+        if stream.codec_context is None:
+            raise VideoRejected("the soundtrack's codec cannot be decoded")
+        channels = stream.codec_context.channels
+        if not 1 <= channels <= MAX_CHANNELS:
+            raise VideoRejected(f"soundtrack has {channels} channels (at most {MAX_CHANNELS})")
+        self.rate = stream.codec_context.sample_rate
+        if not self.rate:
+            raise VideoRejected("soundtrack has no sample rate")
+        self.sample_rate, self.length = sample_rate, int(round(seconds * sample_rate))
+        # Planar float at the stream's own rate; mixing and resampling are done as for
+        # audio columns (mean of channels, soxr HQ) so both give the same samples.
+        self.resampler = av.AudioResampler(format="fltp", rate=self.rate)
+        self.need = int(np.ceil(seconds * self.rate)) + self.rate  # output plus a margin
+        self.parts: list[np.ndarray] = []
+        self.got = 0
+
+    @property
+    def done(self) -> bool:
+        return self.got >= self.need
+
+    def add(self, frame: Any) -> None:
+        for planar in self.resampler.resample(frame):
+            self.parts.append(planar.to_ndarray().mean(axis=0))
+            self.got += planar.samples
+
+    def result(self) -> np.ndarray | None:
+        if self.got == 0:
+            return None  # an audio stream with no samples: no soundtrack
+        mono = np.concatenate(self.parts).astype(np.float32)
+        if not np.isfinite(mono).all():
+            raise VideoRejected("soundtrack contains NaN or infinite samples")
+        if self.rate != self.sample_rate:
+            import soxr
+
+            mono = soxr.resample(mono, self.rate, self.sample_rate, quality="HQ")
+        out = np.zeros(self.length, dtype=np.float32)
+        out[: min(self.length, len(mono))] = mono[: self.length]
+        return out
+
+
+def _decode(
+    path: Path,
+    demuxer: str,
+    wanted: np.ndarray,
+    size: int,
+    sample_rate: int,
+    seconds: float,
+    av: Any,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """One pass over the interleaved packets: video up to the last wanted frame, audio up
+    to ``seconds``; stops as soon as both have what they need."""
     with _open(path, demuxer, av) as container:
-        stream = _video_stream(container)
-        slot = 0
-        for index, frame in enumerate(container.decode(stream)):
-            if index < wanted[slot]:
+        video = _video_stream(container)
+        frames = _Frames(wanted, size)
+        audio = container.streams.audio[0] if container.streams.audio else None
+        sound = _Soundtrack(audio, sample_rate, seconds, av) if audio is not None else None
+        streams = [video] if audio is None else [video, audio]
+        for packet in container.demux(*streams):
+            # A packet of size 0 is a stream's end: decoding it flushes that decoder.
+            sink: Any = frames if packet.stream.index == video.index else sound
+            if sink.done:
                 continue
-            last = _resize(frame.to_ndarray(format="rgb24"), size)
-            while slot < len(wanted) and wanted[slot] == index:
-                out[slot] = last
-                slot += 1
-            if slot == len(wanted):
+            for frame in packet.decode():
+                sink.add(frame)
+            if frames.done and (sound is None or sound.done):
                 break
-    if last is None:
-        raise VideoRejected("no frame could be decoded")
-    # The decoder gave fewer frames than there were packets (damaged frames dropped):
-    # the remaining slots repeat the last decoded frame, as for a short clip.
-    out[slot:] = last
-    return out
+    return frames.result(), (None if sound is None else sound.result())
 
 
 def _resize(rgb: np.ndarray, size: int) -> np.ndarray:
@@ -176,43 +257,3 @@ def _resize(rgb: np.ndarray, size: int) -> np.ndarray:
     if img.size != (size, size):
         img = img.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
     return np.asarray(img, dtype=np.uint8)
-
-
-def _decode_audio(
-    path: Path, demuxer: str, sample_rate: int, seconds: float, av: Any
-) -> np.ndarray | None:
-    """The first ``seconds`` of the first audio stream, mono at ``sample_rate``; None if none."""
-    length = int(round(seconds * sample_rate))
-    with _open(path, demuxer, av) as container:
-        if not container.streams.audio:
-            return None
-        stream = container.streams.audio[0]
-        channels = stream.codec_context.channels
-        if not 1 <= channels <= MAX_CHANNELS:
-            raise VideoRejected(f"soundtrack has {channels} channels (at most {MAX_CHANNELS})")
-        rate = stream.codec_context.sample_rate
-        if not rate:
-            raise VideoRejected("soundtrack has no sample rate")
-        # Planar float at the stream's own rate; mixing and resampling are done as for
-        # audio columns (mean of channels, soxr HQ) so both give the same samples.
-        resampler = av.AudioResampler(format="fltp", rate=rate)
-        need = int(np.ceil(seconds * rate)) + rate  # enough input for the output plus margin
-        parts, got = [], 0
-        for frame in container.decode(stream):
-            for planar in resampler.resample(frame):
-                parts.append(planar.to_ndarray().mean(axis=0))
-                got += planar.samples
-            if got >= need:
-                break
-    if got == 0:
-        return None
-    mono = np.concatenate(parts).astype(np.float32)
-    if not np.isfinite(mono).all():
-        raise VideoRejected("soundtrack contains NaN or infinite samples")
-    if rate != sample_rate:
-        import soxr
-
-        mono = soxr.resample(mono, rate, sample_rate, quality="HQ").astype(np.float32)
-    out = np.zeros(length, dtype=np.float32)
-    out[: min(length, len(mono))] = mono[:length]
-    return out

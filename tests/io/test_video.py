@@ -61,7 +61,7 @@ def test_an_over_long_clip_is_refused_from_its_header_before_decoding(tmp_path, 
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded a clip that the header already refuses")
 
-    monkeypatch.setattr(video, "_decode_frames", no_decoding)
+    monkeypatch.setattr(video, "_decode", no_decoding)
     with pytest.raises(VideoRejected, match=r"3\.0 s long according to its header.*at most 2 s"):
         load_video(path, 4, 16, 8000, 1.0, max_seconds=2.0)
 
