@@ -163,7 +163,11 @@ class _Frames:
 
     def add(self, frame: Any) -> None:
         if not self.done and self.index == self.wanted[self.slot]:
-            self.last = _resize(frame.to_ndarray(format="rgb24"), self.size)
+            rgb = frame.to_ndarray(format="rgb24")
+            # A phone's portrait clip is stored sideways with a display matrix: turn it
+            # upright, as image columns are EXIF-rotated (the angle is counterclockwise).
+            turns = round((frame.rotation or 0) / 90) % 4
+            self.last = _resize(np.ascontiguousarray(np.rot90(rgb, turns)), self.size)
             while not self.done and self.wanted[self.slot] == self.index:
                 self.out[self.slot] = self.last
                 self.slot += 1

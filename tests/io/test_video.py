@@ -113,3 +113,21 @@ def test_a_clip_with_no_frames_is_refused(tmp_path, ext):
         out.start_encoding()  # header and trailer only
     with pytest.raises(VideoRejected, match="no video stream|no frames|cannot read"):
         load_video(path, 4, 16, 8000, 1.0)
+
+
+def test_a_clip_with_a_display_rotation_is_turned_upright(tmp_path):
+    import struct
+
+    # Class 0's square runs along the top edge, left to right. A portrait phone clip is
+    # stored like this with a track matrix saying "turn 90 degrees clockwise to show":
+    # written here by patching the MP4 track header's matrix.
+    data = bytearray(_clip(tmp_path / "a.mp4", audio=False).read_bytes())
+    matrix = data.find(b"tkhd") - 4 + 48  # version-0 tkhd: the matrix is 48 bytes in
+    data[matrix : matrix + 36] = struct.pack(">9i", 0, 1 << 16, 0, -(1 << 16), 0, 0, 0, 0, 1 << 30)
+    (tmp_path / "r.mp4").write_bytes(bytes(data))
+    frames, _ = load_video(tmp_path / "r.mp4", 4, 32, 8000, 1.0)
+    red = frames[..., 0].astype(float) > 150
+    rows = [float((r.sum(1) * np.arange(32)).sum() / r.sum()) for r in red]
+    cols = [float((r.sum(0) * np.arange(32)).sum() / r.sum()) for r in red]
+    assert all(a < b for a, b in zip(rows, rows[1:], strict=False)), rows  # now moves down
+    assert min(cols) > 20  # along the right edge
