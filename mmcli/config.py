@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from mmcli.errors import MissingInputError, UsageError
 
-ColumnType = Literal["image", "audio", "text", "number", "category", "ignore"]
+ColumnType = Literal["image", "audio", "video", "text", "number", "category", "ignore"]
 
 
 class StageConfig(BaseModel):
@@ -69,6 +69,10 @@ class PreprocessConfig(RowStageConfig):
     image_size: int = Field(64, ge=8, le=1024)
     sample_rate: int = Field(16000, ge=1000, le=192000)
     audio_seconds: float = Field(2.0, gt=0, le=600)
+    #: Frames sampled uniformly over each video clip (a short clip repeats frames).
+    video_frames: int = Field(8, ge=1, le=256)
+    #: Longer clips are refused from their header, before any decoding.
+    video_max_seconds: float = Field(120.0, gt=0, le=3600)
     val_fraction: float = Field(0.15, ge=0, lt=1)
     test_fraction: float = Field(0.15, ge=0, lt=1)
     seed: int = 0
@@ -92,6 +96,10 @@ class ExtractConfig(RowStageConfig):
     text: str = "tfidf"
     number: str = "standard"
     category: str = "onehot"
+    #: The image encoder applied to every sampled frame of a video column.
+    video: str = "stats"
+    #: How frame features are pooled over time: mean, or mean and std side by side.
+    video_pool: Literal["mean", "meanstd"] = "meanstd"
 
 
 class MergeConfig(StageConfig):
@@ -126,6 +134,8 @@ class TrainConfig(StageConfig):
     rnn_hidden: int = Field(64, ge=1)
     embed_dim: int = Field(64, ge=1)
     text_max_len: int = Field(32, ge=1)
+    #: Video frames: one CNN shared by all frames, then a mean over time or a GRU.
+    video_temporal: Literal["pool", "gru"] = "pool"
     modality_dropout: float = Field(0.0, ge=0, lt=1)
     epochs: int = Field(200, ge=1)
     batch_size: int = Field(64, ge=1)

@@ -25,6 +25,7 @@ _LIBRARIES = (
     "scikit-learn",
     "soundfile",
     "safetensors",
+    "av",
 )
 
 

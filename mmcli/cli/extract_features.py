@@ -34,6 +34,18 @@ def command(
     text: Annotated[
         str | None, typer.Option(help="Text encoder: tfidf or hashing. (default: tfidf)")
     ] = None,
+    video: Annotated[
+        str | None,
+        typer.Option(
+            help="Image encoder applied to every sampled frame of a video column. (default: stats)"
+        ),
+    ] = None,
+    video_pool: Annotated[
+        str | None,
+        typer.Option(
+            help="Frame features pooled over time: mean, or meanstd (mean and std). (default: meanstd)"
+        ),
+    ] = None,
     workers: WorkersOpt = None,
     shard: ShardOpt = None,
     config: ConfigOpt = None,
@@ -60,6 +72,8 @@ def command(
                 "image": image,
                 "audio": audio,
                 "text": text,
+                "video": video,
+                "video_pool": video_pool,
             },
             config,
         )

@@ -36,7 +36,7 @@ def command(
         list[str] | None,
         typer.Option(
             "--input",
-            help="COLUMN:TYPE (image, audio, text, number, category, ignore); repeatable; overrides inference.",
+            help="COLUMN:TYPE (image, audio, video, text, number, category, ignore); repeatable; overrides inference.",
         ),
     ] = None,
     id_column: Annotated[
@@ -58,6 +58,18 @@ def command(
     audio_seconds: Annotated[
         float | None,
         typer.Option(help="Audio is trimmed or zero-padded to this length. (default: 2.0)"),
+    ] = None,
+    video_frames: Annotated[
+        int | None,
+        typer.Option(
+            help="Frames sampled uniformly over each video clip (a shorter clip repeats frames). (default: 8)"
+        ),
+    ] = None,
+    video_max_seconds: Annotated[
+        float | None,
+        typer.Option(
+            help="Video clips longer than this are refused from their header, before decoding. (default: 120)"
+        ),
     ] = None,
     val_fraction: Annotated[
         float | None, typer.Option(help="Share of rows for validation. (default: 0.15)")
@@ -109,6 +121,8 @@ def command(
                 "image_size": image_size,
                 "sample_rate": sample_rate,
                 "audio_seconds": audio_seconds,
+                "video_frames": video_frames,
+                "video_max_seconds": video_max_seconds,
                 "val_fraction": val_fraction,
                 "test_fraction": test_fraction,
                 "seed": seed,

@@ -53,6 +53,12 @@ def command(
     rnn_hidden: Annotated[
         int | None, typer.Option(help="Text RNN hidden size per direction. (default: 64)")
     ] = None,
+    video_temporal: Annotated[
+        str | None,
+        typer.Option(
+            help="Video tower over its frames' CNN features: pool (mean over time) or gru. (default: pool)"
+        ),
+    ] = None,
     embed_dim: Annotated[
         int | None, typer.Option(help="Word embedding size. (default: 64)")
     ] = None,
@@ -137,6 +143,7 @@ def command(
             "rnn": rnn,
             "conv_channels": _channels(conv_channels),
             "rnn_hidden": rnn_hidden,
+            "video_temporal": video_temporal,
             "embed_dim": embed_dim,
             "text_max_len": text_max_len,
             "modality_dropout": modality_dropout,

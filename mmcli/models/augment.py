@@ -39,13 +39,24 @@ def _audio(x: Tensor, g: torch.Generator) -> Tensor:
     return x
 
 
+def _video(x: Tensor, g: torch.Generator) -> Tensor:
+    # x: uint8 (K, H, W, 3). The same flip, shift and jitter on every frame (the generator
+    # is rewound for each), so the clip stays one coherent scene.
+    start = g.get_state()
+    frames = []
+    for frame in x:
+        g.set_state(start)
+        frames.append(_image(frame, g))
+    return torch.stack(frames)
+
+
 def _text(x: Tensor, g: torch.Generator, p: float = 0.1) -> Tensor:
     # x: ids (L,). Token dropout: some real tokens become <unk> (id 1).
     drop = (torch.rand(x.shape, generator=g) < p) & (x != 0)
     return torch.where(drop, torch.ones_like(x), x)
 
 
-AUGMENT = {"image-cnn": _image, "audio-cnn": _audio, "text-rnn": _text}
+AUGMENT = {"image-cnn": _image, "video-cnn": _video, "audio-cnn": _audio, "text-rnn": _text}
 
 
 def augment_row(

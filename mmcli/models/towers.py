@@ -42,6 +42,33 @@ class ImageCNN(nn.Module):
         return torch.relu(self.out(x))
 
 
+class VideoCNN(nn.Module):
+    """uint8 frames (B, K, H, W, 3) -> one ImageCNN shared by all K frames -> (B, K, width)
+    -> over time: the mean (``pool``), or a GRU's last state (``gru``, which sees order,
+    e.g. which way something moves) -> (B, width).
+
+    Sharing the frame CNN keeps the parameters those of one image tower whatever K is.
+    """
+
+    def __init__(
+        self, width: int, channels: tuple[int, ...] = (16, 32, 64), temporal: str = "pool"
+    ):
+        super().__init__()
+        self.frame = ImageCNN(width, channels)
+        self.temporal = temporal
+        if temporal == "gru":
+            self.rnn = nn.GRU(width, width, batch_first=True)
+            self.out = nn.Linear(width, width)
+
+    def forward(self, frames: Tensor) -> Tensor:
+        b, k = frames.shape[:2]
+        per_frame = self.frame(frames.reshape(b * k, *frames.shape[2:])).reshape(b, k, -1)
+        if self.temporal == "pool":
+            return per_frame.mean(dim=1)
+        _, last = self.rnn(per_frame)  # last: (1, B, width)
+        return torch.relu(self.out(last[0]))
+
+
 class TextRNN(nn.Module):
     """token ids (B, L) -> embedding -> bidirectional GRU/LSTM -> masked mean -> (B, width)."""
 
@@ -133,6 +160,8 @@ def build_tower(spec: dict[str, Any], width: int) -> nn.Module:
         return TextRNN(len(spec["vocab"]), width, spec["embed_dim"], spec["hidden"], spec["rnn"])
     if kind == "audio-cnn":
         return AudioCNN(width, tuple(spec["channels"]))
+    if kind == "video-cnn":
+        return VideoCNN(width, tuple(spec["channels"]), spec["temporal"])
     if kind == "category":
         return CategoryEmbedding(len(spec["categories"]) + 1, width)
     return Dense(spec["dim"], width)

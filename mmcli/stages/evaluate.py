@@ -270,7 +270,9 @@ def _manifest_cells(data: artifacts.Artifact) -> list[dict[str, Any]] | None:
         df = read_table(prep.record["paths"]["manifest"])
     except (MmcliError, KeyError):
         return None  # the manifest moved or changed: report without the input cells
-    names = [c["name"] for c in prep.record["schema"]["columns"] if c["type"] != "ignore"]
+    from mmcli.stages.schema import manifest_columns
+
+    names = [c["name"] for c in manifest_columns(prep.record["schema"])]
     return df[names].to_dict(orient="records")
 
 

@@ -3,7 +3,8 @@
 Output artifact::
 
     rows.parquet              _row, _id, _split, _target and _present.<column> of every row
-    features/<col>.npy        (n, dim) float32, zeros where the value is missing
+    features/<col>.npy        (n, dim) float32, zeros where the value is missing; a video
+                              column's frames through an image encoder, pooled over time
     encoders/<col>.json       encoder name, options and JSON state (vocabularies, ...)
     encoders/<col>.safetensors  fitted arrays (idf, means, ...) when the encoder has any
 
@@ -33,7 +34,7 @@ CHUNK = 512
 #: Rows per task sent to a worker process (media columns).
 MEDIA_CHUNK = 128
 ROW_COLUMNS = ("_row", "_id", "_split", "_target")
-MEDIA = ("image", "audio")
+MEDIA = ("image", "audio", "video")
 
 
 def column_values(
@@ -62,10 +63,12 @@ def encode(
     """Transform every present row into an in-memory array (predict); missing rows stay zero."""
     out = np.zeros((len(table), encoder.dim), dtype=np.float32)
     idx = np.flatnonzero(present)
-    for start in range(0, len(idx), CHUNK):
-        chunk = idx[start : start + CHUNK]
+    # A video row holds K frames: fewer rows per chunk keep the chunk's frames near CHUNK.
+    step = max(1, CHUNK // arrays[name].shape[1]) if kind == "video" else CHUNK
+    for start in range(0, len(idx), step):
+        chunk = idx[start : start + step]
         out[chunk] = encoder.transform(column_values(kind, name, table, arrays, chunk))
-        progress(f"encoding {name}", min(start + CHUNK, len(idx)), len(idx))
+        progress(f"encoding {name}", min(start + step, len(idx)), len(idx))
     return out
 
 
@@ -138,12 +141,26 @@ def previous_features(
     return Previous(features, rows)
 
 
+def create_encoder(kind: str, name: str, schema: dict[str, Any], cfg: ExtractConfig) -> Any:
+    """A new encoder for one column; a video column's frames go through image encoder ``name``."""
+    if kind == "video":
+        from mmcli.encoders.video import VideoFrames
+
+        return VideoFrames(image=name, pool=cfg.video_pool)
+    options = {"sample_rate": schema["sample_rate"]} if kind == "audio" else {}
+    return encoders.create(kind, name, **options)
+
+
 def load_encoder(feats: Artifact, info: dict[str, Any]) -> Any:
     """Rebuild a fitted encoder from its stored state (JSON + safetensors, no pickle)."""
     meta = json.loads(feats.file(info["state"]).read_text(encoding="utf-8"))
     arrays = {}
     if info.get("arrays"):
         arrays = feats.tensors(info["arrays"])
+    if info["type"] == "video":
+        from mmcli.encoders.video import VideoFrames
+
+        return VideoFrames.from_state(meta, arrays)
     return encoders.encoder_class(info["type"], info["encoder"]).from_state(meta, arrays)
 
 
@@ -164,8 +181,8 @@ def run(
     schema = prep.record["schema"]
     columns = input_columns(schema)
     chosen = {c["name"]: getattr(cfg, c["type"]) for c in columns}
-    for col in columns:
-        encoders.spec(col["type"], chosen[col["name"]])  # unknown names fail before any work
+    for col in columns:  # unknown names fail before any work; video frames use image encoders
+        encoders.spec("image" if col["type"] == "video" else col["type"], chosen[col["name"]])
     key = artifacts.cache_key("extract-features", cfg.identity(), {"upstream": prep.fingerprint})
     summary: dict[str, Any] = {"stage": "extract-features", "out": str(cfg.out)}
     if not force and (record := artifacts.up_to_date(cfg.out, key)) is not None:
@@ -204,8 +221,7 @@ def run(
         for col in columns:
             name, kind = col["name"], col["type"]
             present = table[f"_present.{name}"].to_numpy()
-            options = {"sample_rate": schema["sample_rate"]} if kind == "audio" else {}
-            encoder = encoders.create(kind, chosen[name], **options)
+            encoder = create_encoder(kind, chosen[name], schema, cfg)
             if encoder.fitted:
                 # Every shard fits on the whole train split, so all shards agree.
                 fit_idx = np.flatnonzero(train & present)

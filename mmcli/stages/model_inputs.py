@@ -3,8 +3,9 @@
 - a head on a fuse artifact reads ``[X]``;
 - a multimodal network on a fuse artifact reads each column's block of ``X`` and the mask;
 - an end-to-end network on a preprocess artifact reads each column's preprocessed tensor
-  (images uint8, audio as log-mel, text as token ids, numbers standardised, categories as
-  indices) and the mask.
+  (images and video frames uint8, audio as log-mel, text as token ids, numbers
+  standardised, categories as indices) and the mask. A video's soundtrack is an audio
+  column of its own.
 
 What is fitted for the end-to-end inputs (vocabularies, categories, number statistics)
 comes from the train split only and is stored in the model's architecture.
@@ -75,6 +76,12 @@ def fit_e2e_specs(
         spec: dict[str, Any] = {"name": name, "type": kind}
         if kind == "image":
             spec.update(tower="image-cnn", channels=options["conv_channels"])
+        elif kind == "video":
+            spec.update(
+                tower="video-cnn",
+                channels=options["conv_channels"],
+                temporal=options["video_temporal"],
+            )
         elif kind == "audio":
             spec.update(
                 tower="audio-cnn",
@@ -118,7 +125,7 @@ def e2e_inputs(
     out: list[Tensor] = []
     for spec in specs:
         name, tower = spec["name"], spec["tower"]
-        if tower == "image-cnn":
+        if tower in ("image-cnn", "video-cnn"):
             out.append(torch.from_numpy(np.array(arrays[name])))  # a writable copy
         elif tower == "audio-cnn":
             # Log-mel once per run, not once per epoch: it has nothing to learn.

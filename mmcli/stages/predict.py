@@ -21,7 +21,7 @@ from mmcli.config import PredictConfig
 from mmcli.errors import DataError
 from mmcli.io.tables import read_table, table_format, write_table
 from mmcli.stages import Progress, no_progress
-from mmcli.stages.schema import input_columns
+from mmcli.stages.schema import manifest_columns
 
 
 def run(
@@ -37,7 +37,7 @@ def run(
     df = read_table(cfg.table)
     if len(df) == 0:
         raise DataError(f"{cfg.table}: no rows to predict")
-    missing = [c["name"] for c in input_columns(schema) if c["name"] not in df.columns]
+    missing = [c["name"] for c in manifest_columns(schema) if c["name"] not in df.columns]
     if missing:
         raise DataError(
             f"{cfg.table}: missing input columns {missing}",

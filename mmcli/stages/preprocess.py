@@ -4,8 +4,10 @@ Output artifact::
 
     rows.parquet      one row per kept sample: _row (manifest row), _id, _split, _target,
                       text/number/category values, _present.<column> flags, and
-                      _sha.<column>: the SHA-256 of each row's image or audio file
-    arrays/<col>.npy  images (n, S, S, 3) uint8; audio (n, samples) float32 (zeros where missing)
+                      _sha.<column>: the SHA-256 of each row's image, audio or video file
+    arrays/<col>.npy  images (n, S, S, 3) uint8; audio (n, samples) float32; video frames
+                      (n, K, S, S, 3) uint8, the soundtrack as audio column <col>.audio
+                      (zeros where missing)
     rejected.parquet  row, id, column, file, reason, action for every problem found
     files.parquet     every file the manifest names, with its SHA-256 (or why it is unreadable)
 
@@ -33,6 +35,7 @@ from mmcli.io.images import ImageRejected, load_image
 from mmcli.io.paths import PathRejected, resolve_in_root
 from mmcli.io.tables import read_table
 from mmcli.io.text import normalise_text
+from mmcli.io.video import VideoRejected, load_video
 from mmcli.stages import Progress, no_progress
 from mmcli.stages.schema import (
     SPLIT_NAMES,
@@ -40,17 +43,18 @@ from mmcli.stages.schema import (
     infer_schema,
     input_columns,
     label_of,
+    manifest_columns,
     parse_number,
 )
 
-MEDIA = ("image", "audio")
+MEDIA = ("image", "audio", "video")
 REJECTED_COLUMNS = ["row", "id", "column", "file", "reason", "action"]
 #: Rows per decoding task: enough to amortise a task's overhead, few enough to balance cores.
 CHUNK = 64
 
 
 def array_files(schema: dict[str, Any]) -> dict[str, str]:
-    """Column name -> file name of its array, for image and audio columns."""
+    """Column name -> file name of its array, for image, audio and video columns."""
     slugs = column_slugs(schema)
     return {
         c["name"]: f"arrays/{slugs[c['name']]}.npy"
@@ -61,16 +65,50 @@ def array_files(schema: dict[str, Any]) -> dict[str, str]:
 
 def media_layout(kind: str, schema: dict[str, Any]) -> tuple[tuple[int, ...], str]:
     """(shape of one row, dtype) of a media column's stored array."""
+    size = schema["image_size"]
     if kind == "image":
-        return (schema["image_size"], schema["image_size"], 3), "uint8"
+        return (size, size, 3), "uint8"
+    if kind == "video":
+        return (schema["video_frames"], size, size, 3), "uint8"
     return (int(round(schema["audio_seconds"] * schema["sample_rate"])),), "float32"
 
 
 def decode_params(kind: str, schema: dict[str, Any]) -> dict[str, Any]:
     """What a decoded value depends on besides the file's bytes (the per-row cache key)."""
+    sound = {"sample_rate": schema["sample_rate"], "seconds": schema["audio_seconds"]}
     if kind == "image":
         return {"type": kind, "image_size": schema["image_size"]}
-    return {"type": kind, "sample_rate": schema["sample_rate"], "seconds": schema["audio_seconds"]}
+    if kind == "video":
+        return {
+            "type": kind,
+            "image_size": schema["image_size"],
+            "frames": schema["video_frames"],
+            "max_seconds": schema["video_max_seconds"],
+            **sound,
+        }
+    return {"type": kind, **sound}
+
+
+def decode_cell(kind: str, path: Path, params: dict[str, Any]) -> tuple[np.ndarray, ...]:
+    """One media file decoded: (value,) or, for a video, (frames, soundtrack or None)."""
+    if kind == "image":
+        return (load_image(path, params["image_size"]),)
+    if kind == "audio":
+        return (load_audio(path, params["sample_rate"], params["seconds"]),)
+    return load_video(
+        path,
+        params["frames"],
+        params["image_size"],
+        params["sample_rate"],
+        params["seconds"],
+        params["max_seconds"],
+    )
+
+
+def media_parts(col: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    """The stored columns one manifest column fills: itself, and a video's soundtrack."""
+    derived = [c["name"] for c in input_columns(schema) if c.get("source") == col["name"]]
+    return [col["name"], *derived]
 
 
 @dataclass
@@ -106,7 +144,7 @@ def hash_sources(
 ) -> Sources:
     """Resolve and hash every media file the manifest points to (what decides a rerun)."""
     sources = Sources()
-    for col in input_columns(schema):
+    for col in manifest_columns(schema):
         if col["type"] not in MEDIA:
             continue
         for cell in df[col["name"]].tolist():
@@ -139,10 +177,15 @@ def input_fingerprints(
 
 @dataclass
 class Reuse:
-    """Rows of a previous artifact's array, found by the content hash of their file."""
+    """Rows of a previous artifact, found by the content hash of their file.
 
-    array: Path
+    ``arrays`` and ``present`` hold each stored part (a video has its frames and its
+    soundtrack, which a clip may lack).
+    """
+
     rows: dict[str, int]
+    arrays: list[Path]
+    present: list[np.ndarray]
 
 
 def previous_rows(out: Path, schema: dict[str, Any]) -> dict[str, Reuse]:
@@ -155,83 +198,99 @@ def previous_rows(out: Path, schema: dict[str, Any]) -> dict[str, Reuse]:
         old = artifacts.load(out, stages=("preprocess",), shards_ok=True)
         if old.record.get("mmcli_version") != __version__:
             return {}
-        old_cols = {c["name"]: c for c in old.record["schema"]["columns"]}
+        old_schema = old.record["schema"]
         table = old.table("rows.parquet")
     except MmcliError:
         return {}
     reuse = {}
-    for col in input_columns(schema):
+    for col in manifest_columns(schema):
         name, kind = col["name"], col["type"]
-        old_col = old_cols.get(name)
+        old_col = next((c for c in manifest_columns(old_schema) if c["name"] == name), None)
         if kind not in MEDIA or old_col is None or old_col["type"] != kind:
             continue
-        if decode_params(kind, old.record["schema"]) != decode_params(kind, schema):
-            continue
-        sha = f"_sha.{name}"
-        if sha not in table.columns:
+        parts = media_parts(col, schema)
+        if (
+            decode_params(kind, old_schema) != decode_params(kind, schema)
+            or media_parts(old_col, old_schema) != parts
+            or f"_sha.{name}" not in table.columns
+        ):
             continue
         try:
-            array = old.array_file(old.record["schema"]["arrays"][name])
-        except MmcliError:
+            files = [old.array_file(old_schema["arrays"][part]) for part in parts]
+        except (MmcliError, KeyError):
             continue
         rows = {}
-        for position, digest in enumerate(table[sha].tolist()):
+        for position, digest in enumerate(table[f"_sha.{name}"].tolist()):
             if digest is not None:
                 rows.setdefault(digest, position)
-        reuse[name] = Reuse(array, rows)
+        flags = [table[f"_present.{part}"].to_numpy(dtype=bool) for part in parts]
+        reuse[name] = Reuse(rows, files, flags)
     return reuse
 
 
 _BUFFERS: dict[tuple, np.ndarray] = {}
 
 
-def _buffer(rows: int, shape: tuple[int, ...], dtype: str) -> np.ndarray:
+def _buffer(part: int, rows: int, shape: tuple[int, ...], dtype: str) -> np.ndarray:
     """A zeroed block, reused from one chunk to the next within a process.
 
     Fresh memory for every chunk costs a page fault per 4 KiB, which for audio is more
     than the copy itself; a kept buffer is faulted in once.
     """
-    key = (rows, shape, dtype)
+    key = (part, rows, shape, dtype)
     if key not in _BUFFERS:
-        _BUFFERS.clear()  # one shape at a time: bounded memory
+        for stale in [k for k in _BUFFERS if k[0] == part]:
+            del _BUFFERS[stale]  # one shape per part at a time: bounded memory
         _BUFFERS[key] = np.zeros((rows, *shape), dtype=dtype)
     else:
         _BUFFERS[key].fill(0)
     return _BUFFERS[key]
 
 
-def _decode_chunk(task: tuple[Any, ...]) -> list[tuple[int, str | None]]:
-    """Decode (or copy from a previous artifact) one chunk of a column into its array file.
+def _decode_chunk(task: tuple[Any, ...]) -> list[tuple[int, str | None, tuple[bool, ...]]]:
+    """Decode (or copy from a previous artifact) one chunk of a column into its array files.
 
     Runs in a worker process. ``rows`` holds (position, path, reused row, refusal); the
-    chunk's positions are consecutive, so the block is written with one call.
+    chunk's positions are consecutive, so each part's block is written with one call.
+    Returns (position, refusal or None, which parts hold a value) per row.
     """
-    kind, params, out, start, rows, reuse_from = task
-    block = _buffer(len(rows), tuple(params["shape"]), params["dtype"])
-    results: list[tuple[int, str | None]] = []
-    reused = [(i, old) for i, (_, _, old, _) in enumerate(rows) if old is not None]
+    kind, params, outs, start, rows, old = task
+    blocks = [
+        _buffer(k, len(rows), tuple(shape), dtype) for k, (_, shape, dtype) in enumerate(outs)
+    ]
+    filled: dict[int, tuple[bool, ...]] = {}
+    reused = [(i, at) for i, (_, _, at, _) in enumerate(rows) if at is not None]
     if reused:
-        copied = arrays.read_rows(reuse_from, np.array([old for _, old in reused]))
-        for (i, _), value in zip(reused, copied, strict=True):
-            block[i] = value
-    for i, (position, path, old, refusal) in enumerate(rows):
+        at = np.array([a for _, a in reused])
+        for k, block in enumerate(blocks):
+            for (i, _), value in zip(reused, arrays.read_rows(old.arrays[k], at), strict=True):
+                block[i] = value
+        for i, a in reused:
+            filled[i] = tuple(bool(flags[a]) for flags in old.present)
+    results = []
+    for i, (position, path, at, refusal) in enumerate(rows):
         if refusal is not None:
-            results.append((position, refusal))
+            results.append((position, refusal, ()))
             continue
-        if path is None or old is not None:
-            results.append((position, None))
+        if path is None or at is not None:
+            results.append((position, None, filled.get(i, ())))
             continue
         try:
-            if kind == "image":
-                block[i] = load_image(path, params["image_size"])
-            else:
-                block[i] = load_audio(path, params["sample_rate"], params["seconds"])
-            results.append((position, None))
-        except (ImageRejected, AudioRejected) as exc:
-            results.append((position, str(exc)))
+            values = decode_cell(kind, path, params)
+        except (ImageRejected, AudioRejected, VideoRejected) as exc:
+            results.append((position, str(exc), ()))
+            continue
         except OSError as exc:
-            results.append((position, f"cannot read file: {exc.strerror or exc}"))
-    arrays.write_rows(out, start, block)
+            results.append((position, f"cannot read file: {exc.strerror or exc}", ()))
+            continue
+        for block, value in zip(blocks, values, strict=False):
+            if value is not None:
+                block[i] = value
+        # A part beyond what was stored here (a video's ignored soundtrack) is just absent.
+        here = [value is not None for value in values][: len(blocks)]
+        results.append((position, None, tuple(here + [False] * (len(blocks) - len(here)))))
+    for (out, _, _), block in zip(outs, blocks, strict=True):
+        arrays.write_rows(out, start, block)
     return results
 
 
@@ -333,20 +392,24 @@ def prepare(
     digests: dict[str, list[str | None]] = {}
     columns = input_columns(schema)
     files = array_files(schema)
-    media = [c for c in columns if c["type"] in MEDIA]
+    kinds = {c["name"]: c["type"] for c in columns}
+    media = [c for c in manifest_columns(schema) if c["type"] in MEDIA]
     total, done = n * len(media), 0
     for col in media:
         name, kind = col["name"], col["type"]
-        present[name] = np.zeros(n, dtype=bool)
-        digests[name] = [None] * n
+        parts = media_parts(col, schema)
         cells = [None if c is None or str(c).strip() == "" else str(c) for c in df[name]]
-        shape, dtype = media_layout(kind, schema)
-        full = array_dir / (Path(files[name]).name + ".all")
-        arrays.create(full, n, shape, dtype)
-        params = {**decode_params(kind, schema), "shape": shape, "dtype": dtype}
+        outs = []
+        for part in parts:
+            present[part] = np.zeros(n, dtype=bool)
+            digests[part] = [None] * n
+            shape, dtype = media_layout(kinds[part], schema)
+            outs.append((array_dir / (Path(files[part]).name + ".all"), shape, dtype))
+            arrays.create(outs[-1][0], n, shape, dtype)
+        params = decode_params(kind, schema)
         old = reuse.get(name)
 
-        def tasks(name=name, cells=cells, full=full, params=params, old=old, kind=kind):
+        def tasks(cells=cells, outs=outs, params=params, old=old, kind=kind):
             for start in range(0, n, CHUNK):
                 rows = []
                 for i in range(start, min(start + CHUNK, n)):
@@ -359,16 +422,17 @@ def prepare(
                         digest = sources.hashes[cell]
                         hit = old.rows.get(digest) if old else None
                         rows.append((i, sources.paths[cell], hit, None))
-                yield kind, params, full, start, rows, old.array if old else None
+                yield kind, params, outs, start, rows, old
 
         for results in parallel.ordered_map(_decode_chunk, tasks(), workers):
-            for i, reason in results:
+            for i, reason, filled in results:
                 cell = cells[i]
                 if reason is not None:
                     problem(i, name, reason, file=cell)
                 elif cell is not None and i not in rejected:
-                    present[name][i] = True
-                    digests[name][i] = sources.hashes[cell]
+                    for part, here in zip(parts, filled, strict=True):
+                        present[part][i] = here
+                        digests[part][i] = sources.hashes[cell] if here else None
             done += len(results)
             progress("decoding media", done, total)
 
@@ -415,16 +479,14 @@ def prepare(
             )
     for col in columns:
         table[f"_present.{col['name']}"] = present[col["name"]][keep]
-    for col in media:
+    for part in digests:
         # Content hash of each row's file: the key a rebuild reuses the decoded row by.
-        table[f"_sha.{col['name']}"] = pd.Series(
-            [digests[col["name"]][i] for i in keep], dtype=object
-        )
+        table[f"_sha.{part}"] = pd.Series([digests[part][i] for i in keep], dtype=object)
     stored = {}
-    for col in media:
-        final = array_dir / Path(files[col["name"]]).name
+    for part in digests:
+        final = array_dir / Path(files[part]).name
         arrays.select(array_dir / (final.name + ".all"), final, keep)
-        stored[col["name"]] = np.load(final, mmap_mode="r", allow_pickle=False)
+        stored[part] = np.load(final, mmap_mode="r", allow_pickle=False)
     sort_rejects(rejects, schema)
     return Prepared(table=table, arrays=stored, rejects=rejects)
 

@@ -113,7 +113,12 @@ def label_of(value: Any) -> str:
 def infer_schema(df: pd.DataFrame, cfg: PreprocessConfig) -> dict[str, Any]:
     """Decide each column's role and type; the result is stored in the artifact."""
     columns = list(df.columns)
-    unknown = sorted(set(cfg.inputs) - set(columns))
+    # A video's soundtrack column may be named too (only to ignore it); checked below.
+    unknown = sorted(
+        n
+        for n in set(cfg.inputs) - set(columns)
+        if not n.endswith(".audio") or n[:-6] not in columns
+    )
     if unknown:
         raise UsageError(
             f"--input names columns not in the manifest: {unknown}",
@@ -141,12 +146,15 @@ def infer_schema(df: pd.DataFrame, cfg: PreprocessConfig) -> dict[str, Any]:
             continue
         given = cfg.inputs.get(name)
         kind = given or infer_type(df[name].tolist())
-        if kind == "video":
-            raise UsageError(
-                f"column {name!r} holds video files, which mmcli does not read yet",
-                hint=f"leave it out with --input {name}:ignore",
-            )
         specs.append({"name": name, "type": kind, "inferred": given is None})
+        if kind == "video":
+            specs.append(_soundtrack(name, columns, cfg.inputs))
+    stray = sorted(set(cfg.inputs) - set(columns) - {s["name"] for s in specs})
+    if stray:
+        raise UsageError(
+            f"--input names columns that are not video soundtracks: {stray}",
+            hint="COLUMN.audio exists only when COLUMN is a video column",
+        )
     inputs = [s for s in specs if s["type"] != "ignore"]
     if not inputs:
         raise DataError(
@@ -161,12 +169,38 @@ def infer_schema(df: pd.DataFrame, cfg: PreprocessConfig) -> dict[str, Any]:
         "image_size": cfg.image_size,
         "sample_rate": cfg.sample_rate,
         "audio_seconds": cfg.audio_seconds,
+        "video_frames": cfg.video_frames,
+        "video_max_seconds": cfg.video_max_seconds,
     }
 
 
+def _soundtrack(video: str, columns: list[str], given: dict[str, str]) -> dict[str, Any]:
+    """A video column's soundtrack: an audio column of its own, decoded from the clip.
+
+    Every later stage treats it as any audio column (its own presence flag, array,
+    encoder and tower); ``source`` says it has no cell in the manifest.
+    ``--input <video>.audio:ignore`` leaves it out.
+    """
+    name = f"{video}.audio"
+    if name in columns:
+        raise UsageError(
+            f"column {name!r} clashes with the soundtrack of video column {video!r}",
+            hint="rename one of them",
+        )
+    kind = given.get(name, "audio")
+    if kind not in ("audio", "ignore"):
+        raise UsageError(f"--input {name}:{kind}: a soundtrack is audio, or ignore to drop it")
+    return {"name": name, "type": kind, "source": video, "inferred": name not in given}
+
+
 def input_columns(schema: dict[str, Any]) -> list[dict[str, Any]]:
-    """The columns that feed the model, in manifest order."""
+    """The columns that feed the model, in manifest order (a video's soundtrack after it)."""
     return [c for c in schema["columns"] if c["type"] != "ignore"]
+
+
+def manifest_columns(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The input columns that have a cell in the manifest (not those derived from another)."""
+    return [c for c in input_columns(schema) if not c.get("source")]
 
 
 def column_slugs(schema: dict[str, Any]) -> dict[str, str]:

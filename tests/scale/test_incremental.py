@@ -172,3 +172,25 @@ def test_shards_are_refused_where_a_whole_artifact_is_needed(dataset, tmp_path):
     for bad in ("0/2", "3/2", "x/2"):
         result = invoke("preprocess", dataset, "--shard", bad, "--out", tmp_path / "bad")
         assert result.exit_code == EXIT_USAGE, bad
+
+
+def test_video_rows_are_reused_with_their_soundtrack(tmp_path, monkeypatch):
+    from videogen import make_video_dataset
+
+    manifest = make_video_dataset(tmp_path / "data", n=6, silent_every=3)
+    options = {"image_size": 16, "video_frames": 3, "audio_seconds": 0.5}
+    preprocess.run(PreprocessConfig(manifest=manifest, out=tmp_path / "inc", workers=1, **options))
+    df = pd.read_csv(manifest)
+    df.loc[1, "clip"] = df.loc[0, "clip"]  # a row now names another, already decoded clip
+    df.to_csv(manifest, index=False)
+    videos = Counter(preprocess.load_video)
+    monkeypatch.setattr(preprocess, "load_video", videos)
+    preprocess.run(PreprocessConfig(manifest=manifest, out=tmp_path / "inc", workers=1, **options))
+    assert videos.count == 0
+    monkeypatch.undo()
+    preprocess.run(
+        PreprocessConfig(manifest=manifest, out=tmp_path / "clean", workers=1, **options)
+    )
+    assert digest(tmp_path / "inc") == digest(tmp_path / "clean")
+    rows = pd.read_parquet(tmp_path / "clean" / "rows.parquet")
+    assert not rows["_present.clip.audio"].all() and rows["_present.clip"].all()
