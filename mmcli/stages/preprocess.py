@@ -17,6 +17,7 @@ the splits unassigned; ``mmcli merge`` joins the shards into what one run would 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ import pandas as pd
 
 from mmcli import __version__, artifacts, parallel
 from mmcli.artifacts import arrays
-from mmcli.artifacts.filecache import cache_path, hash_files
+from mmcli.artifacts.filecache import FileHashes, cache_path, hash_file, hash_many
 from mmcli.artifacts.hashing import file_sha256, json_sha256
 from mmcli.config import PreprocessConfig
 from mmcli.errors import DataError, MmcliError
@@ -122,11 +123,17 @@ class Prepared:
 
 @dataclass
 class Sources:
-    """Each distinct media cell resolved inside the data root and hashed, or why not."""
+    """Each distinct media cell resolved inside the data root and hashed, or why not.
+
+    ``pending`` holds files not hashed yet (cell -> stat signature): on a build that must
+    happen anyway, the decoding workers hash them, so no serial pass reads them first.
+    """
 
     paths: dict[str, Path] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
     hashes: dict[str, str] = field(default_factory=dict)
+    pending: dict[str, list[int]] = field(default_factory=dict)
+    store: FileHashes | None = None
 
     def fingerprint(self) -> dict[str, Any]:
         every = {**{c: f"unreadable: {r}" for c, r in self.problems.items()}, **self.hashes}
@@ -138,12 +145,45 @@ class Sources:
         cells = sorted(every)
         return pd.DataFrame({"file": cells, "sha256": [every[c] for c in cells]})
 
+    def hashed(self, cell: str, digest: str) -> None:
+        """Record a hash found for a pending file (unreadable files become problems)."""
+        sig = self.pending.pop(cell, None)
+        if cell not in self.paths:
+            return
+        if digest.startswith("unreadable: "):
+            self.problems[cell] = f"cannot read file: {digest.removeprefix('unreadable: ')}"
+            del self.paths[cell]
+            return
+        self.hashes[cell] = digest
+        if self.store is not None and sig is not None:
+            self.store.record(str(self.paths[cell]), sig, digest)
+
+    def finish(self, workers: int = 1) -> None:
+        """Hash whatever is still pending, and save the stat cache."""
+        cells = list(self.pending)
+        paths = [str(self.paths[c]) for c in cells]
+        chunks = [paths[i : i + 256] for i in range(0, len(paths), 256)]
+        found = (d for part in parallel.ordered_map(hash_many, chunks, workers) for d in part)
+        for cell, digest in zip(cells, found, strict=True):
+            self.hashed(cell, digest)
+        if self.store is not None:
+            self.store.save()
+
 
 def hash_sources(
-    df: pd.DataFrame, schema: dict[str, Any], root: Path, cache: Path | None = None
+    df: pd.DataFrame,
+    schema: dict[str, Any],
+    root: Path,
+    cache: Path | None = None,
+    workers: int = 1,
+    lazy: bool = False,
 ) -> Sources:
-    """Resolve and hash every media file the manifest points to (what decides a rerun)."""
-    sources = Sources()
+    """Resolve and hash every media file the manifest points to (what decides a rerun).
+
+    Files whose stat signature matches the cache beside the output are not read. With
+    ``lazy``, the others are left pending for the decoding workers to hash.
+    """
+    sources = Sources(store=FileHashes(cache))
     for col in manifest_columns(schema):
         if col["type"] not in MEDIA:
             continue
@@ -157,14 +197,16 @@ def hash_sources(
                 sources.paths[cell] = resolve_in_root(cell, root)
             except PathRejected as exc:
                 sources.problems[cell] = str(exc)
-    hashes = hash_files(list(sources.paths.values()), cache)
     for cell, path in list(sources.paths.items()):
-        digest = hashes[str(path)]
-        if digest.startswith("unreadable: "):
-            sources.problems[cell] = f"cannot read file: {digest.removeprefix('unreadable: ')}"
-            del sources.paths[cell]
+        sig, digest = sources.store.lookup(str(path))  # type: ignore[union-attr]
+        if sig is None or digest is None:
+            sources.pending[cell] = sig  # type: ignore[assignment]
+            if sig is None:  # cannot even be stat'ed
+                sources.hashed(cell, digest or "unreadable: cannot stat")
         else:
             sources.hashes[cell] = digest
+    if not lazy:
+        sources.finish(workers)
     return sources
 
 
@@ -247,19 +289,20 @@ def _buffer(part: int, rows: int, shape: tuple[int, ...], dtype: str) -> np.ndar
     return _BUFFERS[key]
 
 
-def _decode_chunk(task: tuple[Any, ...]) -> list[tuple[int, str | None, tuple[bool, ...]]]:
+def _decode_chunk(task: tuple[Any, ...]) -> list[tuple[int, str | None, tuple, str | None]]:
     """Decode (or copy from a previous artifact) one chunk of a column into its array files.
 
-    Runs in a worker process. ``rows`` holds (position, path, reused row, refusal); the
-    chunk's positions are consecutive, so each part's block is written with one call.
-    Returns (position, refusal or None, which parts hold a value) per row.
+    Runs in a worker process. ``rows`` holds (position, path, reused row, refusal[, hash
+    it]); the chunk's positions are consecutive, so each part's block is written with one
+    call. Returns per row: (position, refusal or None, which parts hold a value, the
+    file's hash when this worker computed it).
     """
     kind, params, outs, start, rows, old = task
     blocks = [
         _buffer(k, len(rows), tuple(shape), dtype) for k, (_, shape, dtype) in enumerate(outs)
     ]
     filled: dict[int, tuple[bool, ...]] = {}
-    reused = [(i, at) for i, (_, _, at, _) in enumerate(rows) if at is not None]
+    reused = [(i, row[2]) for i, row in enumerate(rows) if row[2] is not None]
     if reused:
         at = np.array([a for _, a in reused])
         for k, block in enumerate(blocks):
@@ -267,28 +310,31 @@ def _decode_chunk(task: tuple[Any, ...]) -> list[tuple[int, str | None, tuple[bo
                 block[i] = value
         for i, a in reused:
             filled[i] = tuple(bool(flags[a]) for flags in old.present)
-    results = []
-    for i, (position, path, at, refusal) in enumerate(rows):
+    results: list[tuple[int, str | None, tuple, str | None]] = []
+    for i, (position, path, at, refusal, *hash_it) in enumerate(rows):
+        digest = hash_file(str(path)) if hash_it else None
+        if digest is not None and digest.startswith("unreadable: "):
+            refusal = f"cannot read file: {digest.removeprefix('unreadable: ')}"
         if refusal is not None:
-            results.append((position, refusal, ()))
+            results.append((position, refusal, (), digest))
             continue
         if path is None or at is not None:
-            results.append((position, None, filled.get(i, ())))
+            results.append((position, None, filled.get(i, ()), digest))
             continue
         try:
             values = decode_cell(kind, path, params)
         except (ImageRejected, AudioRejected, VideoRejected) as exc:
-            results.append((position, str(exc), ()))
+            results.append((position, str(exc), (), digest))
             continue
         except OSError as exc:
-            results.append((position, f"cannot read file: {exc.strerror or exc}", ()))
+            results.append((position, f"cannot read file: {exc.strerror or exc}", (), digest))
             continue
         for block, value in zip(blocks, values, strict=False):
             if value is not None:
                 block[i] = value
         # A part beyond what was stored here (a video's ignored soundtrack) is just absent.
         here = [value is not None for value in values][: len(blocks)]
-        results.append((position, None, tuple(here + [False] * (len(blocks) - len(here)))))
+        results.append((position, None, tuple(here + [False] * (len(blocks) - len(here))), digest))
     for (out, _, _), block in zip(outs, blocks, strict=True):
         arrays.write_rows(out, start, block)
     return results
@@ -418,6 +464,8 @@ def prepare(
                         rows.append((i, None, None, None))
                     elif cell in sources.problems:
                         rows.append((i, None, None, sources.problems[cell]))
+                    elif cell in sources.pending:  # hashed by the worker, then decoded
+                        rows.append((i, sources.paths[cell], None, None, True))
                     else:
                         digest = sources.hashes[cell]
                         hit = old.rows.get(digest) if old else None
@@ -425,8 +473,10 @@ def prepare(
                 yield kind, params, outs, start, rows, old
 
         for results in parallel.ordered_map(_decode_chunk, tasks(), workers):
-            for i, reason, filled in results:
+            for i, reason, filled, digest in results:
                 cell = cells[i]
+                if digest is not None:
+                    sources.hashed(cell, digest)
                 if reason is not None:
                     problem(i, name, reason, file=cell)
                 elif cell is not None and i not in rejected:
@@ -562,20 +612,25 @@ def run(
     start, stop = shard_rows(len(df), shard)
     part = df.iloc[start:stop].reset_index(drop=True)
     progress("hashing input files", 0, None)
-    sources = hash_sources(part, schema, root, cache_path(cfg.out))
-    inputs = {
-        "manifest": {"path": str(cfg.manifest), "sha256": file_sha256(cfg.manifest)},
-        "files": sources.fingerprint(),
-    }
-    # Paths stay out of the key: moving a data folder does not make its artifacts stale.
-    key = artifacts.cache_key(
-        "preprocess",
-        cfg.identity(),
-        {"manifest": inputs["manifest"]["sha256"], "files": inputs["files"]},
-    )
+    workers = parallel.resolve_workers(cfg.workers)
+    manifest = {"path": str(cfg.manifest), "sha256": file_sha256(cfg.manifest)}
+    # When the parameters or the manifest changed, or there is no artifact yet, the stage
+    # builds whatever the files hold: files the stat cache does not know are then hashed
+    # by the decoding workers, not read in a serial pass first.
+    stale = force or _surely_stale(cfg.out, cfg.identity(), manifest["sha256"])
+    sources = hash_sources(part, schema, root, cache_path(cfg.out), workers, lazy=stale)
+
+    def key_of(files: dict[str, Any]) -> str:
+        # Paths stay out of the key: moving a data folder does not make its artifacts stale.
+        return artifacts.cache_key(
+            "preprocess", cfg.identity(), {"manifest": manifest["sha256"], "files": files}
+        )
+
     summary: dict[str, Any] = {"stage": "preprocess", "out": str(cfg.out)}
-    if not force and (record := artifacts.up_to_date(cfg.out, key)) is not None:
-        return {**summary, "status": "up-to-date", **record["summary"]}
+    if not stale:
+        key = key_of(sources.fingerprint())
+        if (record := artifacts.up_to_date(cfg.out, key)) is not None:
+            return {**summary, "status": "up-to-date", **record["summary"]}
     if dry_run:
         return {
             **summary,
@@ -587,8 +642,8 @@ def run(
         cfg.out,
         stage="preprocess",
         params=cfg.identity(),
-        inputs=inputs,
-        key=key,
+        inputs={"manifest": manifest},
+        key="",  # set below, once every file is hashed
         seed=cfg.seed,
     ) as build:
         (build.dir / "arrays").mkdir()
@@ -600,10 +655,13 @@ def run(
             on_error=cfg.on_error,
             progress=progress,
             sources=sources,
-            workers=parallel.resolve_workers(cfg.workers),
+            workers=workers,
             reuse={} if force else previous_rows(cfg.out, schema),
             first_row=start,
         )
+        sources.finish(workers)  # files of rows set aside before decoding, and the cache
+        build.inputs["files"] = sources.fingerprint()
+        build.key = key_of(build.inputs["files"])
         table, rejects = prepared.table, prepared.rejects
         if shard is None:
             finish(table, rejects, cfg, schema, len(df))
@@ -620,6 +678,15 @@ def run(
             }
         )
     return summary
+
+
+def _surely_stale(out: Path, params: dict[str, Any], manifest_sha: str) -> bool:
+    """True when ``out`` must be rebuilt whatever the media files hold."""
+    try:
+        record = json.loads((out / artifacts.RECORD_NAME).read_text(encoding="utf-8"))
+        return record["params"] != params or record["inputs"]["manifest"]["sha256"] != manifest_sha
+    except (OSError, ValueError, KeyError, TypeError):
+        return True
 
 
 def finish(

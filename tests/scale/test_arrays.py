@@ -64,3 +64,27 @@ def test_ordered_map_keeps_order_and_raises(workers):
 def test_workers_default_to_every_core():
     assert parallel.resolve_workers(None) == parallel.available_cores() >= 1
     assert parallel.resolve_workers(3) == 3
+
+
+def test_workers_leave_when_their_parent_is_killed():
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    code = (
+        "import time; from mmcli import parallel; "
+        "list(parallel.ordered_map(time.sleep, [30] * 4, 2))"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 30
+        while len(workers := psutil.Process(parent.pid).children()) < 2:
+            assert time.monotonic() < deadline, "the workers never started"
+            time.sleep(0.1)
+    finally:
+        parent.kill()
+        parent.wait()
+    _, alive = psutil.wait_procs(workers, timeout=5)
+    assert not alive, f"workers outlived their killed parent: {alive}"
