@@ -56,3 +56,34 @@ def test_make_runs_the_chain_and_reruns_exactly_what_changed(dataset_copy, tmp_p
     text = dataset_copy.read_text().splitlines()
     dataset_copy.write_text("\n".join(text[:-3]) + "\n")
     assert _make(args, tmp_path) == list(STAGES)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_runs_shards_side_by_side_and_merges_them(dataset, tmp_path):
+    mmcli = Path(sys.executable).parent / "mmcli"
+    args = [
+        "make",
+        "-j3",
+        "-f",
+        str(ROOT / "examples/shards.mk"),
+        f"MMCLI={mmcli}",
+        f"MANIFEST={dataset}",
+        f"WORK={tmp_path / 'work'}",
+        "SHARDS=3",
+        "FLAGS=--quiet",
+    ]
+    result = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("--shard") == 6 and result.stdout.count(" merge ") == 2
+    for stage, out in (("preprocess", "prep"), ("extract-features", "feats")):
+        source = dataset if stage == "preprocess" else tmp_path / "whole" / "prep"
+        subprocess.run(
+            [mmcli, stage, source, "--out", tmp_path / "whole" / out, "--quiet"], check=True
+        )
+        for name in (
+            "rows.parquet",
+            f"{'arrays/image' if out == 'prep' else 'features/image'}.npy",
+        ):
+            assert (tmp_path / "work" / out / name).read_bytes() == (
+                tmp_path / "whole" / out / name
+            ).read_bytes()
