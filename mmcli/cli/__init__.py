@@ -14,6 +14,7 @@ import typer
 from mmcli import __version__
 from mmcli.cli import (
     compare,
+    encoders,
     evaluate,
     extract_features,
     fuse,
@@ -37,6 +38,7 @@ COMMANDS = [
     ("run", run.command),
     ("status", status.command),
     ("compare", compare.command),
+    ("encoders", encoders.command),
 ]
 
 app = typer.Typer(
