@@ -53,4 +53,3 @@ def test_missing_and_unparseable_files(tmp_path):
     listing.write_text("- 1\n- 2\n")
     with pytest.raises(UsageError, match="mapping"):
         build(TrainConfig, {"data": Path("f")}, listing)
-

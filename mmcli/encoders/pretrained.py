@@ -59,8 +59,8 @@ def cores() -> int:
 def session(model: bytes | str, threads: int | None = None) -> Any:
     """An ONNX Runtime CPU session: intra-op threads = cores, one graph at a time.
 
-    Sequential execution and a fixed thread count keep results the same bytes from run
-    to run; ``use_deterministic_compute`` asks every kernel for its deterministic variant.
+    Sequential execution keeps results the same bytes from run to run, and
+    ``use_deterministic_compute`` asks every kernel for its deterministic variant.
     """
     import onnxruntime as ort
 
@@ -70,6 +70,10 @@ def session(model: bytes | str, threads: int | None = None) -> Any:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.use_deterministic_compute = True
+    # Idle threads sleep instead of spinning: on a busy machine (other jobs, make -j) a
+    # spinning pool fought them and ran at half the speed of one thread; idle, it costs
+    # little. The thread count never changes the bytes (tests check 1 vs all cores).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only: no warnings about unused initialisers
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 

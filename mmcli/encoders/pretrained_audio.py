@@ -58,12 +58,19 @@ def torch_model() -> Any:
     return model.eval()
 
 
-def _session() -> Any:
+def graph() -> bytes:
+    """The ONNX graph, exported in memory once per process (under a second)."""
     import torch
 
-    example = torch.zeros(2, WINDOW, N_MELS)
-    graph = pretrained.export_onnx(torch_model(), (example,), ["mels"], ["embeds"])
-    return pretrained.session(graph)
+    def export() -> bytes:
+        example = torch.zeros(2, WINDOW, N_MELS)
+        return pretrained.export_onnx(torch_model(), (example,), ["mels"], ["embeds"])
+
+    return pretrained.cached("resemblyzer-graph", export)
+
+
+def _session() -> Any:
+    return pretrained.session(graph())
 
 
 def windows(n_samples: int) -> list[slice]:

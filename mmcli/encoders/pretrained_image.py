@@ -46,12 +46,19 @@ def torch_model() -> Any:
     return Pooled().eval()
 
 
-def _session() -> Any:
+def graph() -> bytes:
+    """The ONNX graph, exported in memory once per process (about 3 s)."""
     import torch
 
-    example = torch.zeros(1, 3, SIZE, SIZE)
-    graph = pretrained.export_onnx(torch_model(), (example,), ["pixels"], ["features"])
-    return pretrained.session(graph)
+    def export() -> bytes:
+        example = torch.zeros(1, 3, SIZE, SIZE)
+        return pretrained.export_onnx(torch_model(), (example,), ["pixels"], ["features"])
+
+    return pretrained.cached("efficientnet-lite0-graph", export)
+
+
+def _session() -> Any:
+    return pretrained.session(graph())
 
 
 def prepare(images: np.ndarray) -> np.ndarray:

@@ -86,6 +86,23 @@ def test_outputs_mean_something():
     assert image.transform(_images(2, side=224)).shape == (2, 1280)
 
 
+@needs_extra
+def test_thread_count_does_not_change_the_bytes():
+    from mmcli.encoders import pretrained, pretrained_audio, pretrained_image
+
+    images = _images(3)
+    out = encoders.create("image", "efficientnet-lite0").transform(images)
+    one = pretrained.session(pretrained_image.graph(), threads=1)
+    assert one.run(None, {"pixels": pretrained_image.prepare(images)})[0].tobytes() == out.tobytes()
+    clip = _audio(2, rate=16000)[:1]
+    mels = pretrained_audio.mel_windows(clip[0])
+    two = pretrained.session(pretrained_audio.graph(), threads=2)
+    single = pretrained.session(pretrained_audio.graph(), threads=1)
+    assert (
+        two.run(None, {"mels": mels})[0].tobytes() == single.run(None, {"mels": mels})[0].tobytes()
+    )
+
+
 @pytest.fixture(scope="module")
 def tiny_prep(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("pretrained")
