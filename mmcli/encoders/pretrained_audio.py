@@ -121,28 +121,29 @@ class Resemblyzer(pretrained.PretrainedEncoder):
 
     def transform(self, values: np.ndarray) -> np.ndarray:
         out = np.zeros((len(values), self.dim), np.float32)
-        clips = []
+        pending: list[tuple[int, np.ndarray]] = []  # (row, its mel windows), not yet encoded
         for i, clip in enumerate(np.asarray(values, dtype=np.float32)):
             if self.sample_rate != RATE:
                 import soxr
 
                 clip = soxr.resample(clip, self.sample_rate, RATE).astype(np.float32)
             if np.any(clip):  # silence has no speaker: it keeps zeros, not 0/0
-                clips.append((i, mel_windows(clip)))
-        if not clips:
-            return out
+                pending.append((i, mel_windows(clip)))
+            # Encode once about BATCH windows wait, so memory stays bounded for long clips.
+            if sum(len(m) for _, m in pending) >= BATCH or (i == len(values) - 1 and pending):
+                self._encode(pending, out)
+                pending = []
+        return out
+
+    def _encode(self, clips: list[tuple[int, np.ndarray]], out: np.ndarray) -> None:
         run = pretrained.cached("resemblyzer", _session)
-        # Every window of every clip in one call per BATCH windows: ONNX Runtime's LSTM
-        # gives each window the same bits whatever its batch (tests check this).
+        # ONNX Runtime's LSTM gives each window the same bits whatever its batch mates
+        # (tests check this), so windows of several clips share one call.
         mels = np.concatenate([m for _, m in clips])
         embeds = np.concatenate(
-            [
-                run.run(None, {"mels": mels[part]})[0]
-                for part in pretrained.batches(len(mels), BATCH)
-            ]
+            [run.run(None, {"mels": mels[p]})[0] for p in pretrained.batches(len(mels), BATCH)]
         )
         start = 0
         for i, m in clips:
             out[i] = pretrained.unit(embeds[start : start + len(m)].mean(axis=0))
             start += len(m)
-        return out
