@@ -158,6 +158,13 @@ def test_extract_features_end_to_end_offline(tiny_prep, tmp_path):
     for column in ("image", "audio", "caption"):
         a = (tmp_path / "feats" / "features" / f"{column}.npy").read_bytes()
         assert a == (tmp_path / "again" / "features" / f"{column}.npy").read_bytes()
+    # predict rebuilds the encoders from the stored state and runs new rows through them.
+    run_ok("fuse", tmp_path / "feats", "--out", tmp_path / "fused")
+    run_ok("train", tmp_path / "fused", "--out", tmp_path / "model", "--model", "logistic")
+    manifest = tiny_prep.parent / "data" / "manifest.csv"
+    run_ok("predict", tmp_path / "model", manifest, "--out", tmp_path / "pred.csv")
+    predictions = (tmp_path / "pred.csv").read_text().splitlines()
+    assert len(predictions) == 13 and "prediction" in predictions[0]
 
 
 def test_the_offline_guard_really_blocks(tmp_path):
