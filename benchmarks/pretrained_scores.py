@@ -29,6 +29,7 @@ SETS = [
     ("efficientnet-lite0 + mfcc + tfidf", {**STATS, "image": PRETRAINED["image"]}),
     ("stats + resemblyzer + tfidf", {**STATS, "audio": PRETRAINED["audio"]}),
     ("stats + mfcc + minilm", {**STATS, "text": PRETRAINED["text"]}),
+    ("stats + resemblyzer + minilm", {**PRETRAINED, "image": STATS["image"]}),
 ]
 
 
@@ -37,6 +38,7 @@ def main() -> None:
     parser.add_argument("manifest", nargs="?", default="sample_data/manifest.csv", type=Path)
     parser.add_argument("--models", default="mlp,logistic")
     parser.add_argument("--methods", default="concat")
+    parser.add_argument("--sets", help="comma-separated indexes into SETS (default: all)")
     args = parser.parse_args()
     models = args.models.split(",")
     methods = args.methods.split(",")
@@ -52,7 +54,10 @@ def main() -> None:
             f"{'encoders':<36} {'fusion':<13} {'head':<9} {'macro_f1':>9} {'accuracy':>9} "
             f"{'extract s':>10}"
         )
+        wanted = {int(i) for i in args.sets.split(",")} if args.sets else set(range(len(SETS)))
         for i, (label, chosen) in enumerate(SETS):
+            if i not in wanted:
+                continue
             prep = preps[224 if chosen["image"] == PRETRAINED["image"] else 64]
             feats = work / f"feats{i}"
             start = time.perf_counter()
