@@ -13,8 +13,9 @@ downloaded at run time. Trust, file by file:
   install (whose own code could run anyway); mmcli never writes a pickle, so no file an
   mmcli artifact or cache holds is ever unpickled.
 
-Package files are located with ``importlib.util.find_spec`` so the packages' own
-``__init__`` (and their imports: sentence-transformers, webrtcvad, ...) never run.
+Weight files are located with ``importlib.util.find_spec``, so the packages that carry
+them are never imported (their ``__init__`` would pull in sentence-transformers or
+webrtcvad); only ``efficientnet_lite_pytorch``, the network's code, is imported.
 """
 
 from __future__ import annotations

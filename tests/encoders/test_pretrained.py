@@ -103,6 +103,22 @@ def test_thread_count_does_not_change_the_bytes():
     )
 
 
+@needs_extra
+def test_torch_weights_load_through_the_restricted_unpickler(monkeypatch):
+    import torch
+
+    from mmcli.encoders import pretrained
+
+    calls = []
+    real = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: calls.append(k) or real(*a, **k))
+    # Even when asked to allow full pickles, an explicit weights_only=True wins.
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    state = pretrained.load_torch_weights(pretrained.package_file("resemblyzer", "pretrained.pt"))
+    assert calls == [{"map_location": "cpu", "weights_only": True}]
+    assert all(isinstance(v, torch.Tensor) for v in state["model_state"].values())
+
+
 @pytest.fixture(scope="module")
 def tiny_prep(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("pretrained")
