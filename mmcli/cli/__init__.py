@@ -14,6 +14,7 @@ import typer
 from mmcli import __version__
 from mmcli.cli import (
     compare,
+    encoders,
     evaluate,
     extract_features,
     fuse,
@@ -39,6 +40,7 @@ COMMANDS = [
     ("run", run.command),
     ("status", status.command),
     ("compare", compare.command),
+    ("encoders", encoders.command),
 ]
 
 app = typer.Typer(

@@ -26,13 +26,22 @@ def command(
         Path | None, typer.Option("--out", "-o", help="Output artifact folder. (default: feats)")
     ] = None,
     image: Annotated[
-        str | None, typer.Option(help="Image encoder: stats or pixels. (default: stats)")
+        str | None,
+        typer.Option(
+            help="Image encoder: stats, pixels or efficientnet-lite0 (pretrained extra; preprocess with --image-size 224). `mmcli encoders` lists them. (default: stats)"
+        ),
     ] = None,
     audio: Annotated[
-        str | None, typer.Option(help="Audio encoder: mfcc or logmel. (default: mfcc)")
+        str | None,
+        typer.Option(
+            help="Audio encoder: mfcc, logmel or resemblyzer (pretrained extra). (default: mfcc)"
+        ),
     ] = None,
     text: Annotated[
-        str | None, typer.Option(help="Text encoder: tfidf or hashing. (default: tfidf)")
+        str | None,
+        typer.Option(
+            help="Text encoder: tfidf, hashing or minilm (pretrained extra). (default: tfidf)"
+        ),
     ] = None,
     video: Annotated[
         str | None,

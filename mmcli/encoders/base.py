@@ -29,6 +29,9 @@ class Encoder:
     description: ClassVar[str] = ""
     #: True when ``fit`` learns something from the train split.
     fitted: ClassVar[bool] = False
+    #: True when extract-features may spread rows over worker processes. Encoders that
+    #: run a multi-threaded runtime (ONNX Runtime) use the cores themselves: False.
+    processes: ClassVar[bool] = True
 
     def __init__(self, **options: Any):
         self.options = options

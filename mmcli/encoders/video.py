@@ -31,6 +31,7 @@ class VideoFrames(Encoder):
         self.name = image
         self.frames = encoders.create("image", image, **options)
         self.fitted = self.frames.fitted  # type: ignore[misc]
+        self.processes = self.frames.processes  # type: ignore[misc]
 
     @property
     def dim(self) -> int:

@@ -318,7 +318,7 @@ def _encode_column(
     digests = rows[f"_sha.{name}"].tolist() if f"_sha.{name}" in rows else [None] * n
     media = kind in MEDIA
     chunk = MEDIA_CHUNK if media else CHUNK * 8
-    in_process = not media or not getattr(encoder, "processes", True)
+    in_process = not media or not encoder.processes
     values_all = None if media else column_values(kind, name, rows, {}, np.arange(n))
 
     def tasks() -> Any:
