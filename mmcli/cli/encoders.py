@@ -53,13 +53,15 @@ def command(
             )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
-    for line in lines:
+    for line in lines if len(lines) > 1 else []:
         print(
             "  ".join(c.ljust(w) for c, w in zip(line[:-1], widths, strict=True)) + "  " + line[-1]
         )
     if modality in (None, "video"):
+        if len(lines) > 1:
+            print()
         print(
-            "\nvideo: the frames go through any image encoder (--video, default stats), pooled"
+            "video: the frames go through any image encoder (--video, default stats), pooled"
             " over time (--video-pool); the soundtrack through the --audio encoder."
         )
     if any(not r["installed"] for r in summary["encoders"]):
