@@ -223,7 +223,8 @@ def main() -> None:
         limits = {
             "images": raw_rate(_images, images, args.workers),
             "audio": raw_rate(_audio, audio, args.workers),
-            "mfcc": raw_rate(_mfcc, audio, args.workers),
+            # a rate per clip: the first 4,000 clips measure it as well as all of them
+            "mfcc": raw_rate(_mfcc, audio[:4000], args.workers),
         }
         limit = {
             "preprocess": 1 / (1 / limits["images"] + 1 / limits["audio"]),
