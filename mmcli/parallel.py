@@ -8,6 +8,7 @@ many rows there are. One worker runs everything in this process, with no pool at
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -55,6 +56,10 @@ def ordered_map(fn: Callable[[T], R], tasks: Iterable[T], workers: int) -> Itera
     if workers <= 1:
         yield from map(fn, tasks)
         return
+    # Forked workers share the parent's memory until something writes to it, and the
+    # garbage collector writes to every object it visits: frozen objects are skipped,
+    # so each worker does not end up with a private copy of the parent's heap.
+    gc.freeze()
     methods = multiprocessing.get_all_start_methods()
     # fork starts a worker in milliseconds with every module already imported.
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
@@ -71,3 +76,4 @@ def ordered_map(fn: Callable[[T], R], tasks: Iterable[T], workers: int) -> Itera
             yield pending.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        gc.unfreeze()

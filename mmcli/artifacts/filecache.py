@@ -68,7 +68,8 @@ class FileHashes:
             return
         tmp = self.cache.with_name(self.cache.name + f".tmp-{os.getpid()}")
         try:
-            tmp.write_text(json.dumps(self.seen, separators=(",", ":")), encoding="utf-8")
+            with open(tmp, "w", encoding="utf-8") as f:  # streamed: no copy of it in memory
+                json.dump(self.seen, f, separators=(",", ":"))
             os.replace(tmp, self.cache)
         except OSError:
             tmp.unlink(missing_ok=True)  # a cache that cannot be written is no error

@@ -13,7 +13,10 @@ from mmcli.cli._common import DebugOpt, ForceOpt, JsonOpt, QuietOpt, WaitOpt, ex
 def command(
     shards: Annotated[
         list[Path],
-        typer.Argument(help="The N shard artifacts of one preprocess or extract-features run."),
+        typer.Argument(
+            metavar="SHARD...",
+            help="The N shard artifacts of one preprocess or extract-features run.",
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output artifact folder.")],
     force: ForceOpt = False,

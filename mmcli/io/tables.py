@@ -49,7 +49,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
                 na_filter=False,
                 encoding="utf-8",
             )
-            df = df.astype(object).where(df != "", None)
+            # One column at a time: a whole-frame conversion holds several copies at once.
+            for column in df.columns:
+                values = df[column].to_numpy(dtype=object)
+                values[values == ""] = None
+                df[column] = pd.Series(values, dtype=object)
         elif fmt == "parquet":
             df = pd.read_parquet(path)
         else:
@@ -69,6 +73,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
     dupes = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
     if dupes:
         raise DataError(f"{path}: duplicate column names {dupes}")
+    if fmt in ("csv", "tsv"):
+        return df  # already object columns with None for missing
     # One representation of "missing" whatever the format: None.
     df = df.astype(object)
     return df.where(pd.notna(df), None).reset_index(drop=True)

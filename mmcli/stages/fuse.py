@@ -34,7 +34,7 @@ MASK_BLOCK = "_present"
 
 
 #: Rows per block when reading and writing (bounded memory whatever the row count).
-CHUNK = 4096
+CHUNK = 1024
 
 
 def _sums(source: Any, rows: np.ndarray, center: np.ndarray | None) -> np.ndarray:

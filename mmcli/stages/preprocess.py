@@ -90,8 +90,9 @@ def decode_params(kind: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"type": kind, **sound}
 
 
-def decode_cell(kind: str, path: Path, params: dict[str, Any]) -> tuple[np.ndarray, ...]:
+def decode_cell(kind: str, path: str | Path, params: dict[str, Any]) -> tuple[np.ndarray, ...]:
     """One media file decoded: (value,) or, for a video, (frames, soundtrack or None)."""
+    path = Path(path)
     if kind == "image":
         return (load_image(path, params["image_size"]),)
     if kind == "audio":
@@ -129,7 +130,7 @@ class Sources:
     happen anyway, the decoding workers hash them, so no serial pass reads them first.
     """
 
-    paths: dict[str, Path] = field(default_factory=dict)
+    paths: dict[str, str] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
     hashes: dict[str, str] = field(default_factory=dict)
     pending: dict[str, list[int]] = field(default_factory=dict)
@@ -143,7 +144,9 @@ class Sources:
         """One row per distinct file cell, sorted: what the artifact's inputs were."""
         every = {**{c: f"unreadable: {r}" for c, r in self.problems.items()}, **self.hashes}
         cells = sorted(every)
-        return pd.DataFrame({"file": cells, "sha256": [every[c] for c in cells]})
+        return pd.DataFrame(
+            {"file": pd.Series(cells, dtype=object), "sha256": [every[c] for c in cells]}
+        )
 
     def hashed(self, cell: str, digest: str) -> None:
         """Record a hash found for a pending file (unreadable files become problems)."""
@@ -156,12 +159,12 @@ class Sources:
             return
         self.hashes[cell] = digest
         if self.store is not None and sig is not None:
-            self.store.record(str(self.paths[cell]), sig, digest)
+            self.store.record(self.paths[cell], sig, digest)
 
     def finish(self, workers: int = 1) -> None:
         """Hash whatever is still pending, and save the stat cache."""
         cells = list(self.pending)
-        paths = [str(self.paths[c]) for c in cells]
+        paths = [self.paths[c] for c in cells]
         chunks = [paths[i : i + 256] for i in range(0, len(paths), 256)]
         found = (d for part in parallel.ordered_map(hash_many, chunks, workers) for d in part)
         for cell, digest in zip(cells, found, strict=True):
@@ -194,11 +197,11 @@ def hash_sources(
             if cell in sources.paths or cell in sources.problems:
                 continue
             try:
-                sources.paths[cell] = resolve_in_root(cell, root)
+                sources.paths[cell] = str(resolve_in_root(cell, root))  # str: a third the size
             except PathRejected as exc:
                 sources.problems[cell] = str(exc)
     for cell, path in list(sources.paths.items()):
-        sig, digest = sources.store.lookup(str(path))  # type: ignore[union-attr]
+        sig, digest = sources.store.lookup(path)  # type: ignore[union-attr]
         if sig is None or digest is None:
             sources.pending[cell] = sig  # type: ignore[assignment]
             if sig is None:  # cannot even be stat'ed
@@ -303,13 +306,8 @@ def _decode_chunk(task: tuple[Any, ...]) -> list[tuple[int, str | None, tuple, s
     ]
     filled: dict[int, tuple[bool, ...]] = {}
     reused = [(i, row[2]) for i, row in enumerate(rows) if row[2] is not None]
-    if reused:
-        at = np.array([a for _, a in reused])
-        for k, block in enumerate(blocks):
-            for (i, _), value in zip(reused, arrays.read_rows(old.arrays[k], at), strict=True):
-                block[i] = value
-        for i, a in reused:
-            filled[i] = tuple(bool(flags[a]) for flags in old.present)
+    for i, a in reused:
+        filled[i] = tuple(bool(flags[a]) for flags in old.present)
     results: list[tuple[int, str | None, tuple, str | None]] = []
     for i, (position, path, at, refusal, *hash_it) in enumerate(rows):
         digest = hash_file(str(path)) if hash_it else None
@@ -335,9 +333,28 @@ def _decode_chunk(task: tuple[Any, ...]) -> list[tuple[int, str | None, tuple, s
         # A part beyond what was stored here (a video's ignored soundtrack) is just absent.
         here = [value is not None for value in values][: len(blocks)]
         results.append((position, None, tuple(here + [False] * (len(blocks) - len(here))), digest))
-    for (out, _, _), block in zip(outs, blocks, strict=True):
-        arrays.write_rows(out, start, block)
+    # Reused rows are copied file to file, runs of consecutive rows at a time; the rest
+    # of the block (decoded rows, and zeros) is written around them.
+    taken = {i for i, _ in reused}
+    for (out, _, _), block, k in zip(outs, blocks, range(len(outs)), strict=True):
+        for first, count in _runs([(i, None) for i in range(len(rows)) if i not in taken]):
+            arrays.write_rows(out, start + first, block[first : first + count])
+        for (first, old_first), count in _runs(reused):
+            arrays.copy_rows(old.arrays[k], old_first, out, start + first, count)
     return results
+
+
+def _runs(pairs: list[tuple[int, int | None]]) -> list[tuple[Any, int]]:
+    """Group (offset, old row) pairs that both go up by one into (first pair, length) runs."""
+    runs: list[tuple[Any, int]] = []
+    for i, a in pairs:
+        if runs:
+            (i0, a0), n = runs[-1]
+            if i == i0 + n and (a is None or a == a0 + n):
+                runs[-1] = ((i0, a0), n + 1)
+                continue
+        runs.append(((i, a), 1))
+    return [((i0 if a0 is None else (i0, a0)), n) for (i0, a0), n in runs]
 
 
 def prepare(
@@ -733,15 +750,12 @@ def describe(
 def write_tables(
     folder: Path, table: pd.DataFrame, rejects: list[dict[str, Any]], files: pd.DataFrame
 ) -> None:
-    # Text as plain Python objects, however the table was made (built here, or read back
-    # from shards by `merge`, which gives pandas' string dtype): the same bytes either way.
-    text = [c for c in table.columns if pd.api.types.is_string_dtype(table[c])]
-    table = table.astype({c: object for c in text})
-    table.to_parquet(folder / "rows.parquet", index=False)
-    pd.DataFrame(rejects, columns=REJECTED_COLUMNS).astype({"row": np.int64}).to_parquet(
-        folder / "rejected.parquet", index=False
-    )
-    files.to_parquet(folder / "files.parquet", index=False)
+    rejected = pd.DataFrame(rejects, columns=REJECTED_COLUMNS).astype({"row": np.int64})
+    for name, frame in (("rows", table), ("rejected", rejected), ("files", files)):
+        # Text as plain Python objects, however the table was made (built here, or read
+        # back from shards by `merge`, which gives pandas' string dtype): the same bytes.
+        text = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c])]
+        frame.astype({c: object for c in text}).to_parquet(folder / f"{name}.parquet", index=False)
 
 
 def _lean(summary: dict[str, Any]) -> dict[str, Any]:
