@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +73,12 @@ def cli(*args: object, env: dict | None = None, **kwargs) -> subprocess.Complete
     )
 
 
+def _default_sigint() -> None:
+    # A job a non-interactive shell starts in the background inherits SIGINT ignored,
+    # and Python keeps it so; the interrupt tests need the terminal's usual Ctrl-C.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(*args: object, **kwargs) -> subprocess.Popen:
     """Start the real CLI in a subprocess, stdout and stderr piped."""
     return subprocess.Popen(
@@ -79,6 +86,7 @@ def start(*args: object, **kwargs) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
         **kwargs,
     )
 

@@ -69,12 +69,12 @@ def test_make_runs_shards_side_by_side_and_merges_them(dataset, tmp_path):
         f"MMCLI={mmcli}",
         f"MANIFEST={dataset}",
         f"WORK={tmp_path / 'work'}",
-        "SHARDS=3",
+        "SHARDS=2",
         "FLAGS=--quiet",
     ]
     result = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("--shard") == 6 and result.stdout.count(" merge ") == 2
+    assert result.stdout.count("--shard") == 4 and result.stdout.count(" merge ") == 2
     for stage, out in (("preprocess", "prep"), ("extract-features", "feats")):
         source = dataset if stage == "preprocess" else tmp_path / "whole" / "prep"
         subprocess.run(
