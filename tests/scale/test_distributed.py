@@ -14,7 +14,7 @@ from safetensors.numpy import load_file
 
 from mmcli.errors import EXIT_USAGE
 
-SAME_STEPS = ["--model", "mlp", "--dropout", "0", "--epochs", "6", "--batch-size", "25"]
+SAME_STEPS = ["--model", "mlp", "--dropout", "0", "--epochs", "3", "--batch-size", "25"]
 
 
 def test_two_torchrun_processes_train_the_one_process_model(pipeline, tmp_path):

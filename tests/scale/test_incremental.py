@@ -102,7 +102,7 @@ def test_no_op_rerun_rereads_no_file(dataset, tmp_path, monkeypatch):
 
 
 def test_new_decoding_parameters_reuse_nothing(dataset, tmp_path, monkeypatch):
-    build(dataset, tmp_path)
+    preprocess.run(PreprocessConfig(manifest=dataset, out=tmp_path / "prep", workers=1))
     images = Counter(preprocess.load_image)
     monkeypatch.setattr(preprocess, "load_image", images)
     preprocess.run(
