@@ -73,28 +73,3 @@ class FileHashes:
             os.replace(tmp, self.cache)
         except OSError:
             tmp.unlink(missing_ok=True)  # a cache that cannot be written is no error
-
-
-def hash_files(paths: list[Path], cache: Path | None, workers: int = 1) -> dict[str, str]:
-    """Absolute path -> hex SHA-256 of each file, or ``"unreadable: <reason>"``."""
-    from mmcli import parallel
-
-    hashes = FileHashes(cache)
-    result: dict[str, str] = {}
-    todo: list[tuple[str, list[int]]] = []
-    for path in dict.fromkeys(str(p) for p in paths):
-        sig, digest = hashes.lookup(path)
-        if digest is not None:
-            result[path] = digest
-        else:
-            todo.append((path, sig))  # type: ignore[arg-type]
-    # Worker processes, a few hundred files each: media files are small, so per-file
-    # overhead (which holds the GIL) dominates and threads were measured no faster.
-    names = [p for p, _ in todo]
-    chunks = [names[i : i + 256] for i in range(0, len(names), 256)]
-    digests = (d for part in parallel.ordered_map(hash_many, chunks, workers) for d in part)
-    for (path, sig), digest in zip(todo, digests, strict=True):
-        result[path] = digest
-        hashes.record(path, sig, digest)
-    hashes.save()
-    return result
