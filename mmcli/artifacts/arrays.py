@@ -9,7 +9,6 @@ plain ``.npy``: ``np.load(path, mmap_mode="r")`` opens them, no pickle involved.
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,14 +27,9 @@ def create(path: Path, rows: int, shape: tuple[int, ...], dtype: np.dtype | str)
             f, {"descr": dtype.str, "fortran_order": False, "shape": (rows, *shape)}
         )
         size = f.tell() + rows * int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        # Sparse, not posix_fallocate: on ext4 a write into preallocated (unwritten)
+        # blocks costs an extent conversion, and the writes ran 4x slower (0.6 vs 2.4 GiB/s).
         f.truncate(size)
-        try:  # reserve the blocks in one call: faster writes, and a full disk fails here
-            os.posix_fallocate(f.fileno(), 0, size)
-        except AttributeError:
-            pass  # macOS: the writes allocate instead
-        except OSError as err:
-            if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
-                raise
 
 
 def _layout(path: Path) -> tuple[int, tuple[int, ...], np.dtype]:
