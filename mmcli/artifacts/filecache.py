@@ -7,6 +7,7 @@ file beside the output (``.NAME.files.json``); deleting it only costs one rehash
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -18,8 +19,7 @@ def cache_path(out: Path) -> Path:
     return out.parent / f".{out.name}.files.json"
 
 
-def signature(path: str) -> list[int]:
-    st = os.stat(path)
+def signature(st: os.stat_result) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
 
 
@@ -29,6 +29,21 @@ def hash_file(path: str) -> str:
         return file_sha256(path)
     except OSError as exc:
         return f"unreadable: {exc.strerror or exc}"
+
+
+def read_and_hash(path: str, max_bytes: int) -> tuple[bytes | None, str]:
+    """(the file's bytes, or None when over ``max_bytes``; its hash as ``hash_file`` gives).
+
+    One read serves both the hash and a decoder, so the two always see the same bytes.
+    """
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size > max_bytes:
+                return None, hashlib.file_digest(f, "sha256").hexdigest()
+            data = f.read()
+        return data, hashlib.sha256(data).hexdigest()
+    except OSError as exc:
+        return None, f"unreadable: {exc.strerror or exc}"
 
 
 def hash_many(paths: list[str]) -> list[str]:
@@ -46,10 +61,15 @@ class FileHashes:
             self.known = {}
         self.seen: dict[str, list] = {}
 
-    def lookup(self, path: str) -> tuple[list[int] | None, str | None]:
-        """(stat signature, cached hash or None); (None, reason) when it cannot be stat'ed."""
+    def lookup(
+        self, path: str, st: os.stat_result | None = None
+    ) -> tuple[list[int] | None, str | None]:
+        """(stat signature, cached hash or None); (None, reason) when it cannot be stat'ed.
+
+        ``st``: the file's stat when the caller has it already.
+        """
         try:
-            sig = signature(path)
+            sig = signature(st or os.stat(path))
         except OSError as exc:
             return None, f"unreadable: {exc.strerror or exc}"
         entry = self.known.get(path)

@@ -6,11 +6,12 @@ replaced with a blank image.
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 ALLOWED_FORMATS = {"PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP"}
 # Refuse before decoding anything larger (Pillow's own bomb limit is ~89 Mpx and only warns).
@@ -21,14 +22,15 @@ class ImageRejected(Exception):
     """The per-row reason an image cannot be used."""
 
 
-def load_image(path: Path, size: int) -> np.ndarray:
-    """Decode ``path`` into a (size, size, 3) uint8 array or raise ImageRejected."""
-    if path.stat().st_size == 0:
+def load_image(source: Path | bytes, size: int) -> np.ndarray:
+    """Decode a file (its path, or its bytes already read) into a (size, size, 3) uint8
+    array, or raise ImageRejected."""
+    if (len(source) if isinstance(source, bytes) else source.stat().st_size) == 0:
         raise ImageRejected("empty file (0 bytes)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
                 if img.format not in ALLOWED_FORMATS:
                     raise ImageRejected(f"image format {img.format} is not allowed")
                 frames = getattr(img, "n_frames", 1)
@@ -48,6 +50,9 @@ def load_image(path: Path, size: int) -> np.ndarray:
         raise ImageRejected(f"decompression bomb refused ({exc})") from None
     except Image.DecompressionBombWarning as exc:
         raise ImageRejected(f"decompression bomb refused ({exc})") from None
+    except UnidentifiedImageError:
+        # Pillow's own message names the file object, an address when decoding from memory.
+        raise ImageRejected("cannot decode image: not a known image format") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(f"cannot decode image: {exc}") from None
     if rgb.size != (size, size):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections import Counter
-from pathlib import PurePath
 from typing import Any
 
 import pandas as pd
@@ -65,7 +65,7 @@ def infer_type(values: list[Any]) -> str:
     if not present:
         return "ignore"
     strings = [str(v) for v in present]
-    suffixes = Counter(PurePath(s).suffix.lower() for s in set(strings))
+    suffixes = Counter(os.path.splitext(s)[1].lower() for s in set(strings))
     for exts, kind in ((IMAGE_EXT, "image"), (AUDIO_EXT, "audio"), (VIDEO_EXT, "video")):
         if sum(n for suffix, n in suffixes.items() if suffix in exts) >= 0.9 * len(set(strings)):
             return kind

@@ -95,6 +95,25 @@ def test_bad_images(tmp_path, monkeypatch):
         load_image(tmp_path / "big.png", 8)
 
 
+def test_bytes_decode_like_the_path_and_reasons_do_not_name_memory(tmp_path):
+    Image.new("RGB", (30, 20), (10, 200, 30)).save(tmp_path / "a.png")
+    _wav(tmp_path / "a.wav", seconds=0.5, channels=2)
+    for name, load in (("a.png", lambda s: load_image(s, 8)), ("a.wav", _load16k)):
+        path = tmp_path / name
+        assert np.array_equal(load(path), load(path.read_bytes()))
+    data = _wav(tmp_path / "b.wav").read_bytes()
+    with pytest.raises(AudioRejected, match="truncated"):
+        load_audio(data[: len(data) // 2], 16000, 1.0)
+    for bad in (b"", b"hello", (tmp_path / "a.png").read_bytes()[:40]):
+        with pytest.raises(ImageRejected) as caught:
+            load_image(bad, 8)
+        assert "0x" not in str(caught.value) and "BytesIO" not in str(caught.value)
+
+
+def _load16k(source):
+    return load_audio(source, 16000, 1.0)
+
+
 def test_wrong_extension_still_decodes_by_content(tmp_path):
     Image.new("RGB", (8, 8), (255, 0, 0)).save(tmp_path / "really_png.jpg", format="PNG")
     assert load_image(tmp_path / "really_png.jpg", 8)[0, 0, 0] == 255
