@@ -9,6 +9,7 @@ plain ``.npy``: ``np.load(path, mmap_mode="r")`` opens them, no pickle involved.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -41,6 +42,38 @@ def _layout(path: Path) -> tuple[int, tuple[int, ...], np.dtype]:
         if dtype.hasobject or len(shape) == 0:
             raise ValueError(f"{path}: not an array of numbers (objects would need a pickle)")
         return f.tell(), shape, dtype
+
+
+class FollowingSha256:
+    """SHA-256 of an array file whose rows are written front to back, a chunk at a time.
+
+    ``rows_done(n)`` hashes the bytes up to row ``n`` once they are final, so the hash is
+    taken while later rows are still being written instead of rereading the whole file
+    at the end.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset, shape, dtype = _layout(path)
+        self.rows = shape[0]
+        self.row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        self.hashed = 0  # bytes
+        self.sha = hashlib.sha256()
+
+    def rows_done(self, rows: int) -> None:
+        end = self.offset + rows * self.row_bytes
+        with open(self.path, "rb") as f:
+            f.seek(self.hashed)
+            while self.hashed < end:
+                block = f.read(min(end - self.hashed, BLOCK_BYTES))
+                if not block:
+                    raise OSError(f"{self.path}: shorter than its header says")
+                self.sha.update(block)
+                self.hashed += len(block)
+
+    def hexdigest(self) -> str:
+        self.rows_done(self.rows)
+        return self.sha.hexdigest()
 
 
 def write_rows(path: Path, start: int, block: np.ndarray) -> None:

@@ -12,8 +12,6 @@ import json
 import os
 from pathlib import Path
 
-from mmcli.artifacts.hashing import file_sha256
-
 
 def cache_path(out: Path) -> Path:
     return out.parent / f".{out.name}.files.json"
@@ -23,12 +21,14 @@ def signature(st: os.stat_result) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
 
 
+#: Files up to this size are hashed from one read() (hashlib.file_digest allocates a 256 KiB
+#: buffer per call, which costs more than hashing a small file).
+SMALL_FILE = 1 << 20
+
+
 def hash_file(path: str) -> str:
     """Hex SHA-256 of a file, or ``"unreadable: <reason>"``."""
-    try:
-        return file_sha256(path)
-    except OSError as exc:
-        return f"unreadable: {exc.strerror or exc}"
+    return read_and_hash(path, SMALL_FILE)[1]
 
 
 def read_and_hash(path: str, max_bytes: int) -> tuple[bytes | None, str]:

@@ -85,6 +85,9 @@ class Builder:
         self.info: dict[str, Any] = {}
         self.dir = self.out.parent / f".{self.out.name}.tmp-{os.getpid()}"
         self.record: dict[str, Any] = {}
+        #: SHA-256 of output files hashed while they were written (path in the artifact ->
+        #: digest); the others are hashed when published.
+        self.hashed: dict[str, str] = {}
 
     # -- build and publish -----------------------------------------------------
     def __enter__(self) -> Builder:
@@ -129,7 +132,8 @@ class Builder:
         outputs = {}
         for path in sorted(p for p in self.dir.rglob("*") if p.is_file()):
             rel = path.relative_to(self.dir).as_posix()
-            outputs[rel] = {"sha256": file_sha256(path), "bytes": path.stat().st_size}
+            digest = self.hashed.get(rel) or file_sha256(path)
+            outputs[rel] = {"sha256": digest, "bytes": path.stat().st_size}
         self.record = {
             "format": 1,
             "stage": self.stage,

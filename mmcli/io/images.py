@@ -42,7 +42,8 @@ def load_image(source: Path | bytes, size: int) -> np.ndarray:
                 if w * h > MAX_PIXELS:
                     raise ImageRejected(f"image is {w}x{h} pixels, over the {MAX_PIXELS} limit")
                 img.load()  # full decode now: a truncated file fails here, not later
-                img = ImageOps.exif_transpose(img)
+                if img.format == "TIFF" or "exif" in img.info:  # where an orientation can be
+                    img = ImageOps.exif_transpose(img)
                 rgb = _to_rgb(img)
     except ImageRejected:
         raise

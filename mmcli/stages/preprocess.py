@@ -131,6 +131,8 @@ class Prepared:
     table: pd.DataFrame
     arrays: dict[str, np.ndarray]
     rejects: list[dict[str, Any]] = field(default_factory=list)
+    #: SHA-256 of array files hashed while written (file name in ``array_dir`` -> digest).
+    hashed: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -474,6 +476,9 @@ def prepare(
     files = array_files(schema)
     kinds = {c["name"]: c["type"] for c in columns}
     media = [c for c in manifest_columns(schema) if c["type"] in MEDIA]
+    # Each array file is hashed while the workers write the rows after it: the results
+    # come back in order, so the rows before them are final.
+    followers: dict[str, arrays.FollowingSha256] = {}
     total, done = n * len(media), 0
     for col in media:
         name, kind = col["name"], col["type"]
@@ -486,6 +491,7 @@ def prepare(
             shape, dtype = media_layout(kinds[part], schema)
             outs.append((array_dir / (Path(files[part]).name + ".all"), shape, dtype))
             arrays.create(outs[-1][0], n, shape, dtype)
+            followers[part] = arrays.FollowingSha256(outs[-1][0])
         params = decode_params(kind, schema)
         old = reuse.get(name)
 
@@ -506,6 +512,7 @@ def prepare(
                         rows.append((i, sources.paths[cell], hit, None))
                 yield kind, params, outs, start, rows, old
 
+        decoded = 0
         for results in parallel.ordered_map(_decode_chunk, tasks(), workers):
             for i, reason, filled, digest in results:
                 cell = cells[i]
@@ -518,6 +525,9 @@ def prepare(
                         present[part][i] = here
                         digests[part][i] = sources.hashes[cell] if here else None
             done += len(results)
+            decoded += len(results)
+            for part in parts:
+                followers[part].rows_done(decoded)
             progress("decoding media", done, total)
 
     for col in columns:
@@ -566,13 +576,15 @@ def prepare(
     for part in digests:
         # Content hash of each row's file: the key a rebuild reuses the decoded row by.
         table[f"_sha.{part}"] = pd.Series([digests[part][i] for i in keep], dtype=object)
-    stored = {}
+    stored, hashed = {}, {}
     for part in digests:
         final = array_dir / Path(files[part]).name
+        if len(keep) == n:  # the file written is the file kept
+            hashed[final.name] = followers[part].hexdigest()
         arrays.select(array_dir / (final.name + ".all"), final, keep)
         stored[part] = np.load(final, mmap_mode="r", allow_pickle=False)
     sort_rejects(rejects, schema)
-    return Prepared(table=table, arrays=stored, rejects=rejects)
+    return Prepared(table=table, arrays=stored, rejects=rejects, hashed=hashed)
 
 
 def sort_rejects(rejects: list[dict[str, Any]], schema: dict[str, Any]) -> None:
@@ -693,6 +705,7 @@ def run(
             reuse={} if force else previous_rows(cfg.out, schema),
             first_row=start,
         )
+        build.hashed.update({f"arrays/{name}": d for name, d in prepared.hashed.items()})
         sources.finish(workers)  # files of rows set aside before decoding, and the cache
         build.inputs["files"] = sources.fingerprint()
         build.key = key_of(build.inputs["files"])

@@ -133,3 +133,17 @@ def test_paths_must_stay_in_the_root(tmp_path):
         resolve_in_root("missing.png", root)
     with pytest.raises(PathRejected, match="not a regular file"):
         resolve_in_root(".", root)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF"])
+def test_exif_orientation_is_applied(tmp_path, fmt):
+    # A 20x10 picture, left half red, stored with "rotate 90 clockwise to display".
+    pixels = np.zeros((10, 20, 3), np.uint8)
+    pixels[:, :10, 0] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / f"o.{fmt.lower()}"
+    Image.fromarray(pixels).save(path, format=fmt, exif=exif, quality=95)
+    for source in (path, path.read_bytes()):
+        upright = load_image(source, 20)  # displayed 10x20 (portrait), stretched to 20x20
+        assert upright[:8, :, 0].mean() > 200 and upright[-8:, :, 0].mean() < 50  # red on top

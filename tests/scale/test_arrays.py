@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -26,6 +28,21 @@ def test_unwritten_rows_are_zero(tmp_path):
     arrays.write_rows(tmp_path / "a.npy", 2, np.full((1, 4), 9, np.uint8))
     loaded = np.load(tmp_path / "a.npy")
     assert loaded.dtype == np.uint8 and loaded.sum() == 36 and loaded[2].tolist() == [9] * 4
+
+
+@pytest.mark.parametrize("block_bytes", [7, 1 << 20])
+def test_hash_taken_while_rows_are_written_is_the_file_hash(tmp_path, monkeypatch, block_bytes):
+    monkeypatch.setattr(arrays, "BLOCK_BYTES", block_bytes)
+    data = np.random.default_rng(1).standard_normal((10, 3)).astype(np.float32)
+    path = tmp_path / "a.npy"
+    arrays.create(path, 10, (3,), np.float32)
+    follower = arrays.FollowingSha256(path)
+    for start, stop in ((0, 4), (4, 5), (5, 8)):  # rows 8 and 9 never written: zeros
+        arrays.write_rows(path, start, data[start:stop])
+        follower.rows_done(stop)
+    data[8:] = 0
+    np.save(tmp_path / "ref.npy", data)
+    assert follower.hexdigest() == hashlib.sha256((tmp_path / "ref.npy").read_bytes()).hexdigest()
 
 
 @pytest.mark.parametrize("block_bytes", [1, 64, 1 << 20])
