@@ -26,7 +26,7 @@ demo: install
 		MANIFEST=sample_data/manifest.csv WORK=work
 
 test: $(VENV)/.pretrained
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n auto
 
 lint: install
 	$(VENV)/bin/ruff check mmcli tests benchmarks
