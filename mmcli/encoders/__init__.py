@@ -58,14 +58,14 @@ REGISTRY: tuple[EncoderSpec, ...] = (
         "audio",
         "mfcc",
         "mmcli.encoders.audio:AudioMFCC",
-        "MFCC + delta mean/std and spectral statistics (librosa)",
+        "MFCC + delta mean/std and spectral statistics (librosa's, in numpy)",
         dim=90,
     ),
     EncoderSpec(
         "audio",
         "logmel",
         "mmcli.encoders.audio:AudioLogMel",
-        "log-mel band mean/std (librosa)",
+        "log-mel band mean/std (librosa's, in numpy)",
         dim=128,
     ),
     EncoderSpec(

@@ -92,18 +92,18 @@ class TextRNN(nn.Module):
 class LogMel(nn.Module):
     """waveform (B, S) -> log-mel spectrogram (B, n_mels, frames); no learned parameters.
 
-    The mel matrix comes from librosa so the frequencies match the feature encoders.
+    The mel matrix is the feature encoders' (librosa's filters), so the frequencies match.
     """
 
     def __init__(self, sample_rate: int, n_mels: int = 40, hop_seconds: float = 0.02):
         super().__init__()
-        import librosa
+        from mmcli.encoders.audio import mel_filters
 
         self.n_fft = 1 << int(np.ceil(np.log2(0.032 * sample_rate)))  # ~32 ms windows
         # 20 ms hops: half the frames of the feature encoders, enough for a CNN on a CPU
         self.hop = max(1, round(hop_seconds * sample_rate))
-        mel = librosa.filters.mel(sr=sample_rate, n_fft=self.n_fft, n_mels=n_mels)
-        self.register_buffer("mel", torch.from_numpy(mel.astype(np.float32)), persistent=False)
+        mel = mel_filters(sample_rate, self.n_fft, n_mels)
+        self.register_buffer("mel", torch.from_numpy(mel.copy()), persistent=False)
         self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
 
     @torch.no_grad()
