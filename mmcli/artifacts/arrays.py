@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -131,15 +132,30 @@ def row_shape(path: Path) -> tuple[int, ...]:
 
 
 def select(src: Path, dst: Path, keep: np.ndarray) -> None:
-    """Write rows ``keep`` (ascending) of ``src`` to a new file ``dst``, block by block."""
-    _, shape, dtype = _layout(src)
-    if len(keep) == shape[0]:
+    """Write rows ``keep`` (ascending) of ``src`` to a new file ``dst``, block by block;
+    ``src`` is removed."""
+    if len(keep) == row_count(src):
         os.replace(src, dst)
         return
-    create(dst, len(keep), shape[1:], dtype)
-    for start, block in _blocks(len(keep), shape, dtype):
-        write_rows(dst, start, read_rows(src, keep[start : start + block]))
+    take(src, dst, keep)
     os.unlink(src)
+
+
+def take(src: Path, dst: Path, rows: np.ndarray) -> None:
+    """Write rows ``rows`` of ``src`` to a new file ``dst``, block by block."""
+    _, shape, dtype = _layout(src)
+    create(dst, len(rows), shape[1:], dtype)
+    for start, block in _blocks(len(rows), shape, dtype):
+        write_rows(dst, start, read_rows(src, rows[start : start + block]))
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """``dst`` as the same bytes as ``src``: a hard link (no copy; artifacts are never
+    written after they are published), or a copy where links are not possible."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
 
 
 def concat(sources: Iterable[Path], dst: Path) -> None:

@@ -238,13 +238,16 @@ def input_fingerprints(
 class Reuse:
     """Rows of a previous artifact, found by the content hash of their file.
 
-    ``arrays`` and ``present`` hold each stored part (a video has its frames and its
-    soundtrack, which a clip may lack).
+    ``arrays``, ``sha256`` (of each file, as recorded) and ``present`` hold each stored
+    part (a video has its frames and its soundtrack, which a clip may lack); ``shas`` is
+    the content hash of each old row's file (None where it had none).
     """
 
     rows: dict[str, int]
     arrays: list[Path]
     present: list[np.ndarray]
+    shas: list[str | None]
+    sha256: list[str]
 
 
 def previous_rows(out: Path, schema: dict[str, Any]) -> dict[str, Reuse]:
@@ -275,16 +278,44 @@ def previous_rows(out: Path, schema: dict[str, Any]) -> dict[str, Reuse]:
         ):
             continue
         try:
-            files = [old.array_file(old_schema["arrays"][part]) for part in parts]
+            names = [old_schema["arrays"][part] for part in parts]
+            files = [old.array_file(name) for name in names]
+            recorded = [old.record["outputs"][name]["sha256"] for name in names]
         except (MmcliError, KeyError):
             continue
+        shas = table[f"_sha.{name}"].tolist()
         rows = {}
-        for position, digest in enumerate(table[f"_sha.{name}"].tolist()):
+        for position, digest in enumerate(shas):
             if digest is not None:
                 rows.setdefault(digest, position)
         flags = [table[f"_present.{part}"].to_numpy(dtype=bool) for part in parts]
-        reuse[name] = Reuse(rows, files, flags)
+        reuse[name] = Reuse(rows, files, flags, shas, recorded)
     return reuse
+
+
+def unchanged_rows(
+    cells: list[str | None], rejected: set[int], sources: Sources, old: Reuse | None
+) -> list[int | None] | None:
+    """Old row of each row when a column's rows to keep are the old artifact's rows, all of
+    them and in order, with the same content: its array files are then the old files,
+    linked instead of copied. None otherwise (or when any file is still to hash).
+    """
+    if old is None:
+        return None
+    mapping: list[int | None] = []
+    k = 0
+    for i, cell in enumerate(cells):
+        if i in rejected:
+            mapping.append(None)
+            continue
+        if cell is not None and cell not in sources.hashes:
+            return None  # unreadable, outside the folder, or not hashed yet
+        digest = None if cell is None else sources.hashes[cell]
+        if k >= len(old.shas) or old.shas[k] != digest:
+            return None
+        mapping.append(k)
+        k += 1
+    return mapping if k == len(old.shas) else None
 
 
 _BUFFERS: dict[tuple, np.ndarray] = {}
@@ -479,21 +510,36 @@ def prepare(
     # Each array file is hashed while the workers write the rows after it: the results
     # come back in order, so the rows before them are final.
     followers: dict[str, arrays.FollowingSha256] = {}
+    # Parts whose rows are the previous artifact's, unchanged: (old row of each row, old
+    # file, its recorded SHA-256).
+    linked: dict[str, tuple[list[int | None], Path, str]] = {}
     total, done = n * len(media), 0
     for col in media:
         name, kind = col["name"], col["type"]
         parts = media_parts(col, schema)
         cells = [None if c is None or str(c).strip() == "" else str(c) for c in df[name]]
-        outs = []
+        params = decode_params(kind, schema)
+        old = reuse.get(name)
         for part in parts:
             present[part] = np.zeros(n, dtype=bool)
             digests[part] = [None] * n
+        same = unchanged_rows(cells, rejected, sources, old)
+        if same is not None:  # nothing to decode or copy: the old files serve
+            for k, part in enumerate(parts):
+                for i, a in enumerate(same):
+                    if a is not None and old.present[k][a]:  # type: ignore[union-attr]
+                        present[part][i] = True
+                        digests[part][i] = sources.hashes[cells[i]]  # type: ignore[index]
+                linked[part] = (same, old.arrays[k], old.sha256[k])  # type: ignore[union-attr]
+            done += n
+            progress("decoding media", done, total)
+            continue
+        outs = []
+        for part in parts:
             shape, dtype = media_layout(kinds[part], schema)
             outs.append((array_dir / (Path(files[part]).name + ".all"), shape, dtype))
             arrays.create(outs[-1][0], n, shape, dtype)
             followers[part] = arrays.FollowingSha256(outs[-1][0])
-        params = decode_params(kind, schema)
-        old = reuse.get(name)
 
         def tasks(cells=cells, outs=outs, params=params, old=old, kind=kind):
             for start in range(0, n, CHUNK):
@@ -579,9 +625,18 @@ def prepare(
     stored, hashed = {}, {}
     for part in digests:
         final = array_dir / Path(files[part]).name
-        if len(keep) == n:  # the file written is the file kept
-            hashed[final.name] = followers[part].hexdigest()
-        arrays.select(array_dir / (final.name + ".all"), final, keep)
+        if part in linked:
+            same, old_file, old_sha = linked[part]
+            rows = np.array([same[i] for i in keep], dtype=np.int64)
+            if np.array_equal(rows, np.arange(arrays.row_count(old_file))):
+                arrays.link_or_copy(old_file, final)
+                hashed[final.name] = old_sha
+            else:  # another column set rows aside while decoding: take the rest
+                arrays.take(old_file, final, rows)
+        else:
+            if len(keep) == n:  # the file written is the file kept
+                hashed[final.name] = followers[part].hexdigest()
+            arrays.select(array_dir / (final.name + ".all"), final, keep)
         stored[part] = np.load(final, mmap_mode="r", allow_pickle=False)
     sort_rejects(rejects, schema)
     return Prepared(table=table, arrays=stored, rejects=rejects, hashed=hashed)

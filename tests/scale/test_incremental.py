@@ -195,3 +195,34 @@ def test_video_rows_are_reused_with_their_soundtrack(tmp_path, monkeypatch):
     assert digest(tmp_path / "inc") == digest(tmp_path / "clean")
     rows = pd.read_parquet(tmp_path / "clean" / "rows.parquet")
     assert not rows["_present.clip.audio"].all() and rows["_present.clip"].all()
+
+
+def _touch_image(path: Path) -> None:
+    pixels = np.asarray(Image.open(path)).copy()
+    pixels[0, 0] = 255 - pixels[0, 0]
+    Image.fromarray(pixels).save(path)
+
+
+def test_an_unchanged_column_keeps_its_array_file(dataset_copy, tmp_path):
+    """Only images change: the audio array is the old file, linked, not copied or rehashed."""
+    root, work = dataset_copy.parent, tmp_path / "inc"
+    build(dataset_copy, work)
+    inode = (work / "prep/arrays/audio.npy").stat().st_ino
+    df = pd.read_csv(dataset_copy)
+    _touch_image(root / df.loc[3, "image"])
+    build(dataset_copy, work)
+    assert (work / "prep/arrays/audio.npy").stat().st_ino == inode
+    audio_sha = hashlib.sha256((work / "prep/arrays/audio.npy").read_bytes()).hexdigest()
+    assert audio_sha in (work / "prep/mmcli.json").read_text()
+    build(dataset_copy, tmp_path / "clean")
+    assert digest(work / "prep") == digest(tmp_path / "clean/prep")
+
+    # an image that no longer decodes sets its row aside: the audio rows left are taken
+    # from the old file
+    (root / df.loc[8, "image"]).write_bytes(b"\x89PNG broken")
+    build(dataset_copy, work)
+    assert (work / "prep/arrays/audio.npy").stat().st_ino != inode
+    build(dataset_copy, tmp_path / "clean2")
+    assert digest(work / "prep") == digest(tmp_path / "clean2/prep")
+    record = (work / "prep/mmcli.json").read_text()
+    assert hashlib.sha256((work / "prep/arrays/audio.npy").read_bytes()).hexdigest() in record
