@@ -151,6 +151,22 @@ def digest(artifact: Path) -> str:
     return h.hexdigest()[:12]
 
 
+def _change(path: Path) -> None:
+    """New content for an image or WAV file: one pixel or one sample differs."""
+    if path.suffix == ".wav":
+        import soundfile as sf
+
+        samples, rate = sf.read(path, dtype="int16")
+        samples[0] = samples[0] ^ 1
+        sf.write(path, samples, rate, subtype="PCM_16")
+        return
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(path)).copy()
+    pixels[0, 0] = 255 - pixels[0, 0]
+    Image.fromarray(pixels).save(path)
+
+
 def incremental(data: Path, manifest: Path, work: Path, extra: list[str]) -> list[tuple]:
     """Reruns of preprocess + extract-features: no change, 100 changed files, 100 new rows.
 
@@ -161,8 +177,6 @@ def incremental(data: Path, manifest: Path, work: Path, extra: list[str]) -> lis
     def both(table: Path) -> float:
         return sum(measure(stage_args(s, table, work, extra))[0] for s in STAGES[:2])
 
-    from PIL import Image
-
     results = [("no-op rerun", both(manifest))]
     df = pd.read_csv(manifest)
     changed = [
@@ -172,9 +186,7 @@ def incremental(data: Path, manifest: Path, work: Path, extra: list[str]) -> lis
     backup = {p: p.read_bytes() for p in changed}
     try:
         for path in changed:
-            pixels = np.asarray(Image.open(path)).copy()
-            pixels[0, 0] = 255 - pixels[0, 0]
-            Image.fromarray(pixels).save(path)
+            _change(path)
         results.append(("100 files changed", both(manifest)))
         grown = data / "manifest-grown.csv"
         new = df.sample(100, random_state=2).copy()
@@ -183,6 +195,7 @@ def incremental(data: Path, manifest: Path, work: Path, extra: list[str]) -> lis
                 src = data / new.loc[index, col]
                 dst = src.with_name(f"added{j:03d}{src.suffix}")
                 shutil.copy(src, dst)
+                _change(dst)  # new content, so the rows must be decoded, not reused
                 new.loc[index, col] = str(dst.relative_to(data))
             new.loc[index, "id"] = f"added{j:03d}"
         pd.concat([df, new]).to_csv(grown, index=False)
