@@ -227,13 +227,6 @@ def hash_sources(
     return sources
 
 
-def input_fingerprints(
-    df: pd.DataFrame, schema: dict[str, Any], root: Path, cache: Path | None = None
-) -> dict[str, Any]:
-    """Content hashes of every media file the manifest points to, as one fingerprint."""
-    return hash_sources(df, schema, root, cache).fingerprint()
-
-
 @dataclass
 class Reuse:
     """Rows of a previous artifact, found by the content hash of their file.

@@ -86,7 +86,7 @@ def _stale_reasons(art: artifacts.Artifact, seen: dict) -> list[str]:
 def _manifest_reasons(art: artifacts.Artifact) -> list[str]:
     from mmcli.artifacts.filecache import cache_path
     from mmcli.io.tables import read_table
-    from mmcli.stages.preprocess import input_fingerprints
+    from mmcli.stages.preprocess import hash_sources
 
     recorded = art.record["inputs"]
     manifest = Path(recorded["manifest"]["path"])
@@ -99,9 +99,20 @@ def _manifest_reasons(art: artifacts.Artifact) -> list[str]:
         df = read_table(manifest)
         start, stop = art.record.get("shard", {}).get("rows", [0, len(df)])
         part = df.iloc[start:stop].reset_index(drop=True)
-        files = input_fingerprints(part, art.record["schema"], root, cache_path(art.path))
+        sources = hash_sources(part, art.record["schema"], root, cache_path(art.path))
     except MmcliError as exc:
         return [exc.message]
-    if files != recorded["files"]:
-        return ["an image or audio file the manifest names changed"]
-    return []
+    if sources.fingerprint() == recorded["files"]:
+        return []
+    now = sources.table()
+    try:
+        before = art.table("files.parquet")
+        was = dict(zip(before["file"], before["sha256"], strict=True))
+    except (MmcliError, KeyError):
+        was = {}
+    changed = [f for f, sha in zip(now["file"], now["sha256"], strict=True) if was.get(f) != sha]
+    if not changed:
+        return ["a media file the manifest names changed"]
+    shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+    noun = "media file" if len(changed) == 1 else "media files"
+    return [f"{len(changed)} {noun} the manifest names changed: {shown}"]
