@@ -115,7 +115,7 @@ def test_concurrent_writers_one_waits_or_fails(work):
     [
         ("extract-features", ["prep"]),
         ("fuse", ["feats"]),
-        ("train", ["fused", "--seed", "4"]),
+        ("train", ["fused", "--seed", "4", "--epochs", "20"]),
         ("evaluate", ["model", "fused", "--split", "all"]),
     ],
 )
