@@ -27,7 +27,8 @@ from mmcli.artifacts.record import Artifact, relative_to
 from mmcli.config import ExtractConfig
 from mmcli.errors import DataError, MmcliError
 from mmcli.stages import Progress, no_progress
-from mmcli.stages.preprocess import decode_params, shard_rows
+from mmcli.stages.media import decode_params
+from mmcli.stages.preprocess import shard_rows
 from mmcli.stages.schema import column_slugs, input_columns
 
 CHUNK = 512

@@ -86,7 +86,7 @@ def _stale_reasons(art: artifacts.Artifact, seen: dict) -> list[str]:
 def _manifest_reasons(art: artifacts.Artifact) -> list[str]:
     from mmcli.artifacts.filecache import cache_path
     from mmcli.io.tables import read_table
-    from mmcli.stages.preprocess import hash_sources
+    from mmcli.stages.media import hash_sources
 
     recorded = art.record["inputs"]
     manifest = Path(recorded["manifest"]["path"])

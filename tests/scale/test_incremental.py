@@ -17,7 +17,7 @@ from mmcli.config import ExtractConfig, PreprocessConfig
 from mmcli.encoders.audio import AudioMFCC
 from mmcli.encoders.image import ImageStats
 from mmcli.errors import EXIT_USAGE
-from mmcli.stages import extract_features, preprocess
+from mmcli.stages import extract_features, media, preprocess
 
 
 def digest(artifact: Path) -> dict[str, str]:
@@ -76,10 +76,10 @@ def test_changed_and_added_rows_are_the_only_work(dataset_copy, tmp_path, monkey
     added["id"], added["image"] = "new", "images/new.png"
     pd.concat([df, added]).to_csv(dataset_copy, index=False)
 
-    images = Counter(preprocess.load_image)
-    audio = Counter(preprocess.load_audio)
-    monkeypatch.setattr(preprocess, "load_image", images)
-    monkeypatch.setattr(preprocess, "load_audio", audio)
+    images = Counter(media.load_image)
+    audio = Counter(media.load_audio)
+    monkeypatch.setattr(media, "load_image", images)
+    monkeypatch.setattr(media, "load_audio", audio)
     stats, mfcc = count_rows(monkeypatch, ImageStats), count_rows(monkeypatch, AudioMFCC)
     prep, feats = build(dataset_copy, tmp_path / "inc")
     assert prep["status"] == feats["status"] == "built"
@@ -96,7 +96,7 @@ def test_no_op_rerun_rereads_no_file(dataset, tmp_path, monkeypatch):
     build(dataset, tmp_path)
     hashed = Counter(filecache.read_and_hash)  # every read of an input file goes through it
     monkeypatch.setattr(filecache, "read_and_hash", hashed)
-    monkeypatch.setattr(preprocess, "read_and_hash", hashed)
+    monkeypatch.setattr(media, "read_and_hash", hashed)
     prep, feats = build(dataset, tmp_path)
     assert prep["status"] == feats["status"] == "up-to-date"
     assert hashed.count == 0
@@ -104,8 +104,8 @@ def test_no_op_rerun_rereads_no_file(dataset, tmp_path, monkeypatch):
 
 def test_new_decoding_parameters_reuse_nothing(dataset, tmp_path, monkeypatch):
     preprocess.run(PreprocessConfig(manifest=dataset, out=tmp_path / "prep", workers=1))
-    images = Counter(preprocess.load_image)
-    monkeypatch.setattr(preprocess, "load_image", images)
+    images = Counter(media.load_image)
+    monkeypatch.setattr(media, "load_image", images)
     preprocess.run(
         PreprocessConfig(manifest=dataset, out=tmp_path / "prep", workers=1, image_size=32)
     )
@@ -184,8 +184,8 @@ def test_video_rows_are_reused_with_their_soundtrack(tmp_path, monkeypatch):
     df = pd.read_csv(manifest)
     df.loc[1, "clip"] = df.loc[0, "clip"]  # a row now names another, already decoded clip
     df.to_csv(manifest, index=False)
-    videos = Counter(preprocess.load_video)
-    monkeypatch.setattr(preprocess, "load_video", videos)
+    videos = Counter(media.load_video)
+    monkeypatch.setattr(media, "load_video", videos)
     preprocess.run(PreprocessConfig(manifest=manifest, out=tmp_path / "inc", workers=1, **options))
     assert videos.count == 0
     monkeypatch.undo()
