@@ -288,19 +288,18 @@ def _buffer(part: int, rows: int, shape: tuple[int, ...], dtype: str) -> np.ndar
 def decode_chunk(task: tuple[Any, ...]) -> list[tuple[int, str | None, tuple, str | None]]:
     """Decode (or copy from a previous artifact) one chunk of a column into its array files.
 
-    Runs in a worker process. ``rows`` holds (position, path, reused row, refusal[, hash
-    it]); the chunk's positions are consecutive, so each part's block is written with one
-    call. Returns per row: (position, refusal or None, which parts hold a value, the
-    file's hash when this worker computed it).
+    Runs in a worker process. ``rows`` holds (position, path, reused, refusal[, hash it]),
+    ``reused`` being (row of the previous artifact's files ``old_files``, which parts it
+    fills) or None; the chunk's positions are consecutive, so each part's block is written
+    with one call. Returns per row: (position, refusal or None, which parts hold a value,
+    the file's hash when this worker computed it).
     """
-    kind, params, outs, start, rows, old = task
+    kind, params, outs, start, rows, old_files = task
     blocks = [
         _buffer(k, len(rows), tuple(shape), dtype) for k, (_, shape, dtype) in enumerate(outs)
     ]
-    filled: dict[int, tuple[bool, ...]] = {}
-    reused = [(i, row[2]) for i, row in enumerate(rows) if row[2] is not None]
-    for i, a in reused:
-        filled[i] = tuple(bool(flags[a]) for flags in old.present)
+    filled = {i: row[2][1] for i, row in enumerate(rows) if row[2] is not None}
+    reused = [(i, row[2][0]) for i, row in enumerate(rows) if row[2] is not None]
     results: list[tuple[int, str | None, tuple, str | None]] = []
     for i, (position, path, at, refusal, *hash_it) in enumerate(rows):
         source, digest = path, None
@@ -338,7 +337,7 @@ def decode_chunk(task: tuple[Any, ...]) -> list[tuple[int, str | None, tuple, st
         for first, count in _runs([(i, None) for i in range(len(rows)) if i not in taken]):
             arrays.write_rows(out, start + first, block[first : first + count])
         for (first, old_first), count in _runs(reused):
-            arrays.copy_rows(old.arrays[k], old_first, out, start + first, count)
+            arrays.copy_rows(old_files[k], old_first, out, start + first, count)
     return results
 
 

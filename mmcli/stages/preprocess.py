@@ -227,10 +227,11 @@ def prepare(
                     elif cell in sources.pending:  # hashed by the worker, then decoded
                         rows.append((i, sources.paths[cell], None, None, True))
                     else:
-                        digest = sources.hashes[cell]
-                        hit = old.rows.get(digest) if old else None
+                        a = old.rows.get(sources.hashes[cell]) if old else None
+                        hit = None if a is None else (a, tuple(bool(f[a]) for f in old.present))
                         rows.append((i, sources.paths[cell], hit, None))
-                yield kind, params, outs, start, rows, old
+                # Only what the chunk needs travels to the worker, not the whole Reuse.
+                yield kind, params, outs, start, rows, old.arrays if old else None
 
         decoded = 0
         for results in parallel.ordered_map(decode_chunk, tasks(), workers):
