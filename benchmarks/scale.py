@@ -4,7 +4,8 @@
 
 For each size it generates a seeded data set (``generate.py``), then prints per stage:
 rows/s, wall time and peak memory (PSS: resident memory with shared pages split between
-processes, summed over the stage's process and its workers, sampled every 10 ms).
+processes, summed over the stage's process and its workers, sampled every 10 ms in a
+second run, since reading it slows the stage down).
 Beside preprocess and extract-features it prints the raw limit on the same files,
 measured with all cores:
 
@@ -15,7 +16,8 @@ measured with all cores:
 and the ratio mmcli/limit. A row of preprocess costs one image plus one audio file, so its
 limit is ``1 / (1/images + 1/audio)`` rows/s. Then it times the incremental cases: a
 no-op rerun, 100 changed files, and 100 added rows (each checked byte-identical to a
-clean build), and prints the peak-memory ratio between the largest and smallest size.
+clean build, the added rows with new content), prints what writing the stored arrays
+alone costs on this disk, and the peak-memory ratio between the largest and smallest size.
 """
 
 from __future__ import annotations
@@ -105,25 +107,37 @@ def raw_rate(fn, paths: list[str], workers: int) -> float:
 
 
 # -- running mmcli ------------------------------------------------------------------------
-def measure(args: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak PSS in MiB of the process tree) of one mmcli command."""
+def _run(args: list[str], poll: bool) -> tuple[float, float]:
+    """(wall seconds, peak PSS in MiB of the process tree, 0 unless ``poll``)."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mmcli", *args, "--quiet"], stderr=subprocess.PIPE, text=True
     )
     root, peak = psutil.Process(proc.pid), 0
     while proc.poll() is None:
-        try:
-            # PSS: pages shared by forked workers are split between them, not counted twice.
-            tree = [root, *root.children(recursive=True)]
-            peak = max(peak, sum(p.memory_full_info().pss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass
+        if poll:
+            try:
+                # PSS: pages shared by forked workers are split between them, not counted twice.
+                tree = [root, *root.children(recursive=True)]
+                peak = max(peak, sum(p.memory_full_info().pss for p in tree if p.is_running()))
+            except psutil.Error:
+                pass
         time.sleep(0.01)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"mmcli {' '.join(args)} failed ({proc.returncode}): {proc.stderr.read()}")
     return wall, peak / 2**20
+
+
+def measure(args: list[str], memory: bool = True) -> tuple[float, float]:
+    """(wall seconds, peak PSS in MiB of the process tree) of one mmcli command.
+
+    Timed in a run of its own: reading PSS (/proc/PID/smaps) costs ~50 ms of CPU per poll
+    and made preprocess at 20,000 rows 30% slower. The memory is read in a second,
+    ``--force``d run of the same command.
+    """
+    wall, _ = _run(args, poll=False)
+    return wall, (_run([*args, "--force"], poll=True)[1] if memory else 0.0)
 
 
 def write_seconds(nbytes: int, where: Path) -> float:
@@ -190,7 +204,7 @@ def incremental(data: Path, manifest: Path, work: Path, extra: list[str]) -> lis
     """
 
     def both(table: Path) -> float:
-        return sum(measure(stage_args(s, table, work, extra))[0] for s in STAGES[:2])
+        return sum(measure(stage_args(s, table, work, extra), memory=False)[0] for s in STAGES[:2])
 
     results = [("no-op rerun", both(manifest))]
     df = pd.read_csv(manifest)
@@ -217,7 +231,7 @@ def incremental(data: Path, manifest: Path, work: Path, extra: list[str]) -> lis
         results.append(("100 rows added", both(grown)))
         clean = work / "clean"
         for stage in STAGES[:2]:
-            measure(stage_args(stage, grown, clean, extra))
+            measure(stage_args(stage, grown, clean, extra), memory=False)
         same = all(digest(work / a) == digest(clean / a) for a in ("prep", "feats"))
         results.append(("byte-identical to a clean build", same))
     finally:
