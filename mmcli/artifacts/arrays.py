@@ -19,6 +19,8 @@ import numpy as np
 
 #: Bytes moved per block when copying rows between files.
 BLOCK_BYTES = 32 << 20
+#: Bytes read at a time to hash a file being written: small, so the parent stays small.
+HASH_BLOCK_BYTES = 1 << 20
 
 
 def create(path: Path, rows: int, shape: tuple[int, ...], dtype: np.dtype | str) -> None:
@@ -66,7 +68,7 @@ class FollowingSha256:
         with open(self.path, "rb") as f:
             f.seek(self.hashed)
             while self.hashed < end:
-                block = f.read(min(end - self.hashed, BLOCK_BYTES))
+                block = f.read(min(end - self.hashed, HASH_BLOCK_BYTES))
                 if not block:
                     raise OSError(f"{self.path}: shorter than its header says")
                 self.sha.update(block)

@@ -88,8 +88,10 @@ class FileHashes:
             return
         tmp = self.cache.with_name(self.cache.name + f".tmp-{os.getpid()}")
         try:
-            with open(tmp, "w", encoding="utf-8") as f:  # streamed: no copy of it in memory
-                json.dump(self.seen, f, separators=(",", ":"))
+            # dumps, not dump: json.dump streams through the pure-Python encoder, 10x slower
+            # (1.4 s for 40,000 files); the text is a few MB.
+            tmp.write_text(json.dumps(self.seen, separators=(",", ":")), encoding="utf-8")
             os.replace(tmp, self.cache)
+            self.known = dict(self.seen)
         except OSError:
             tmp.unlink(missing_ok=True)  # a cache that cannot be written is no error

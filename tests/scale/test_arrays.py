@@ -32,7 +32,7 @@ def test_unwritten_rows_are_zero(tmp_path):
 
 @pytest.mark.parametrize("block_bytes", [7, 1 << 20])
 def test_hash_taken_while_rows_are_written_is_the_file_hash(tmp_path, monkeypatch, block_bytes):
-    monkeypatch.setattr(arrays, "BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(arrays, "HASH_BLOCK_BYTES", block_bytes)
     data = np.random.default_rng(1).standard_normal((10, 3)).astype(np.float32)
     path = tmp_path / "a.npy"
     arrays.create(path, 10, (3,), np.float32)
