@@ -7,7 +7,6 @@ file; its SHA-256 is the key under which a rebuild reuses the decoded row.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import pandas as pd
 
 from mmcli import __version__, artifacts, parallel
 from mmcli.artifacts import arrays
-from mmcli.artifacts.filecache import FileHashes, hash_file, hash_many, read_and_hash
+from mmcli.artifacts.filecache import SMALL_FILE, FileHashes, hash_many, read_and_hash
 from mmcli.artifacts.hashing import json_sha256
 from mmcli.errors import MmcliError
 from mmcli.io.audio import AudioRejected, load_audio
@@ -155,7 +154,6 @@ def hash_sources(
     ``lazy``, the others are left pending for the decoding workers to hash.
     """
     sources = Sources(store=FileHashes(cache))
-    stats: dict[str, os.stat_result] = {}
     for col in manifest_columns(schema):
         if col["type"] not in MEDIA:
             continue
@@ -166,17 +164,18 @@ def hash_sources(
             if cell in sources.paths or cell in sources.problems:
                 continue
             try:
-                sources.paths[cell], stats[cell] = resolve_file(cell, root)  # str: a third the size
+                path, st = resolve_file(cell, root)
             except PathRejected as exc:
                 sources.problems[cell] = str(exc)
-    for cell, path in list(sources.paths.items()):
-        sig, digest = sources.store.lookup(path, stats.pop(cell))  # type: ignore[union-attr]
-        if sig is None or digest is None:
-            sources.pending[cell] = sig  # type: ignore[assignment]
-            if sig is None:  # cannot even be stat'ed
-                sources.hashed(cell, digest or "unreadable: cannot stat")
-        else:
-            sources.hashes[cell] = digest
+                continue
+            sources.paths[cell] = path  # str: a third the size of a Path
+            sig, digest = sources.store.lookup(path, st)  # type: ignore[union-attr]
+            if sig is None or digest is None:
+                sources.pending[cell] = sig  # type: ignore[assignment]
+                if sig is None:  # cannot even be stat'ed
+                    sources.hashed(cell, digest or "unreadable: cannot stat")
+            else:
+                sources.hashes[cell] = digest
     if not lazy:
         sources.finish(workers)
     return sources
@@ -303,11 +302,10 @@ def decode_chunk(task: tuple[Any, ...]) -> list[tuple[int, str | None, tuple, st
     results: list[tuple[int, str | None, tuple, str | None]] = []
     for i, (position, path, at, refusal, *hash_it) in enumerate(rows):
         source, digest = path, None
-        if hash_it and kind in READ_WHOLE:
-            data, digest = read_and_hash(str(path), READ_WHOLE_MAX)
-            source = path if data is None else data
-        elif hash_it:
-            digest = hash_file(str(path))
+        if hash_it:  # one read: the hash, and for READ_WHOLE kinds the bytes to decode
+            whole = kind in READ_WHOLE
+            data, digest = read_and_hash(str(path), READ_WHOLE_MAX if whole else SMALL_FILE)
+            source = data if whole and data is not None else path
         if digest is not None and digest.startswith("unreadable: "):
             refusal = f"cannot read file: {digest.removeprefix('unreadable: ')}"
         if refusal is not None:

@@ -94,6 +94,7 @@ def prepare(
     workers: int = 1,
     reuse: dict[str, Reuse] | None = None,
     first_row: int = 0,
+    hash_arrays: bool = False,
 ) -> Prepared:
     """Validate and convert every cell. Shared by ``preprocess`` and ``predict``.
 
@@ -104,7 +105,8 @@ def prepare(
 
     Media are decoded by ``workers`` processes, a chunk of rows at a time, straight into
     ``array_dir/<slug>.npy``: memory does not grow with the number of rows. Rows are
-    numbered from ``first_row`` (a shard's first manifest row).
+    numbered from ``first_row`` (a shard's first manifest row). With ``hash_arrays`` the
+    SHA-256 of each array file kept as written comes back in ``Prepared.hashed``.
     """
     n = len(df)
     id_col = schema.get("id_column")
@@ -181,8 +183,9 @@ def prepare(
     files = array_files(schema)
     kinds = {c["name"]: c["type"] for c in columns}
     media = [c for c in manifest_columns(schema) if c["type"] in MEDIA]
-    # Each array file is hashed while the workers write the rows after it: the results
-    # come back in order, so the rows before them are final.
+    # With ``hash_arrays`` (an artifact will record them), each array file is hashed while
+    # the workers write the rows after it: the results come back in order, so the rows
+    # before them are final. A rejected row means a smaller file is kept: hashing stops.
     followers: dict[str, arrays.FollowingSha256] = {}
     # Parts whose rows are the previous artifact's, unchanged: (old row of each row, old
     # file, its recorded SHA-256).
@@ -213,7 +216,8 @@ def prepare(
             shape, dtype = media_layout(kinds[part], schema)
             outs.append((array_dir / (Path(files[part]).name + ".all"), shape, dtype))
             arrays.create(outs[-1][0], n, shape, dtype)
-            followers[part] = arrays.FollowingSha256(outs[-1][0])
+            if hash_arrays:
+                followers[part] = arrays.FollowingSha256(outs[-1][0])
 
         def tasks(cells=cells, outs=outs, params=params, old=old, kind=kind):
             for start in range(0, n, CHUNK):
@@ -248,7 +252,8 @@ def prepare(
             done += len(results)
             decoded += len(results)
             for part in parts:
-                followers[part].rows_done(decoded)
+                if part in followers and not rejected:
+                    followers[part].rows_done(decoded)
             progress("decoding media", done, total)
 
     for col in columns:
@@ -309,7 +314,7 @@ def prepare(
             else:  # another column set rows aside while decoding: take the rest
                 arrays.take(old_file, final, rows)
         else:
-            if len(keep) == n:  # the file written is the file kept
+            if part in followers and len(keep) == n:  # the file written is the file kept
                 hashed[final.name] = followers[part].hexdigest()
             arrays.select(array_dir / (final.name + ".all"), final, keep)
         stored[part] = np.load(final, mmap_mode="r", allow_pickle=False)
@@ -434,6 +439,7 @@ def run(
             workers=workers,
             reuse={} if force else previous_rows(cfg.out, schema),
             first_row=start,
+            hash_arrays=True,
         )
         build.hashed.update({f"arrays/{name}": d for name, d in prepared.hashed.items()})
         sources.finish(workers)  # files of rows set aside before decoding, and the cache

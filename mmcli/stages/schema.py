@@ -71,9 +71,10 @@ def infer_type(values: list[Any]) -> str:
     if not present:
         return "ignore"
     strings = [str(v) for v in present]
-    suffixes = Counter(_suffix(s) for s in set(strings))
+    distinct = set(strings)
+    suffixes = Counter(_suffix(s) for s in distinct)
     for exts, kind in ((IMAGE_EXT, "image"), (AUDIO_EXT, "audio"), (VIDEO_EXT, "video")):
-        if sum(n for suffix, n in suffixes.items() if suffix in exts) >= 0.9 * len(set(strings)):
+        if sum(n for suffix, n in suffixes.items() if suffix in exts) >= 0.9 * len(distinct):
             return kind
     # Mostly numbers: a number column with a few bad cells (those rows are reported). The
     # count stops once more than 5% are not numbers: a text column is known in a few cells.
@@ -84,7 +85,7 @@ def infer_type(values: list[Any]) -> str:
             break
     else:
         return "number"
-    unique = len(set(strings))
+    unique = len(distinct)
     words = sum(len(s.split()) for s in strings) / len(strings)
     if unique == len(strings) and len(strings) > 20 and words <= 1:
         return "ignore"  # every value different and one token: an identifier, not a feature
