@@ -108,7 +108,12 @@ def raw_rate(fn, paths: list[str], workers: int) -> float:
 
 # -- running mmcli ------------------------------------------------------------------------
 def _run(args: list[str], poll: bool) -> tuple[float, float]:
-    """(wall seconds, peak PSS in MiB of the process tree, 0 unless ``poll``)."""
+    """(wall seconds, peak PSS in MiB of the process tree, 0 unless ``poll``).
+
+    The page cache is flushed first: a command is not timed while the kernel still writes
+    out what the one before it stored (gigabytes, after a full preprocess).
+    """
+    os.sync()
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mmcli", *args, "--quiet"], stderr=subprocess.PIPE, text=True

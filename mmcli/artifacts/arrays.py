@@ -1,10 +1,11 @@
 """Row-addressed ``.npy`` files: written and read a block of rows at a time, in bounded memory.
 
 A stage that maps over rows creates its output array at full size first (``create``),
-then any process writes rows at their offsets (``write_rows``); nothing holds the whole
-array. Reads copy just the rows asked for (``read_rows``) through a short-lived memory
-map, so the pages they touch do not stay in the reader's resident memory. The files are
-plain ``.npy``: ``np.load(path, mmap_mode="r")`` opens them, no pickle involved.
+then any process writes rows at their offsets (``write_rows``, or ``write_new_rows``, which
+leaves zero tails such as audio padding as holes); nothing holds the whole array. Reads
+copy just the rows asked for (``read_rows``) through a short-lived memory map, so the
+pages they touch do not stay in the reader's resident memory. The files are plain
+``.npy``: ``np.load(path, mmap_mode="r")`` opens them, no pickle involved.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +23,8 @@ import numpy as np
 BLOCK_BYTES = 32 << 20
 #: Bytes read at a time to hash a file being written: small, so the parent stays small.
 HASH_BLOCK_BYTES = 1 << 20
+#: Zero tails shorter than a page are written: leaving them out saves nothing.
+HOLE_MIN = 4096
 
 
 def create(path: Path, rows: int, shape: tuple[int, ...], dtype: np.dtype | str) -> None:
@@ -91,29 +95,96 @@ def write_rows(path: Path, start: int, block: np.ndarray) -> None:
         os.close(fd)
 
 
+def write_new_rows(path: Path, start: int, block: np.ndarray) -> None:
+    """``write_rows`` into rows of a ``create``d file that nothing has written yet.
+
+    Unwritten bytes read as zero, so a row's trailing zeros (audio padding, the row of an
+    absent value) are left unwritten, as holes: they cost neither a write nor disk space,
+    and the file reads exactly as if they had been written.
+    """
+    offset, shape, dtype = _layout(path)
+    data = np.ascontiguousarray(block, dtype=dtype)
+    row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+    flat = memoryview(data.reshape(-1)).cast("B")
+    rows = data.reshape(len(data), -1).view(np.uint8)
+    spans: list[list[int]] = []  # [first, end) bytes of the block to write
+    for i, row in enumerate(rows):
+        begin = i * row_bytes
+        end = begin + _used_bytes(row)
+        if row_bytes - (end - begin) < HOLE_MIN:  # a short hole saves nothing
+            end = begin + row_bytes
+        if spans and spans[-1][1] == begin:
+            spans[-1][1] = end
+        elif end > begin:
+            spans.append([begin, end])
+    base = offset + start * row_bytes
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        for first, end in spans:
+            os.pwrite(fd, flat[first:end], base + first)
+    finally:
+        os.close(fd)
+
+
+def _used_bytes(row: np.ndarray) -> int:
+    """Bytes of ``row`` (uint8) up to and including its last non-zero word."""
+    width = next(w for w in (8, 4, 2, 1) if len(row) % w == 0)
+    words = row.view(f"u{width}")
+    nonzero = words[::-1] != 0
+    tail = int(np.argmax(nonzero))  # the zero tail: how far the reversed row is zero
+    if not nonzero[tail]:  # all zero
+        return 0
+    return (len(words) - tail) * width
+
+
 def copy_rows(src: Path, src_row: int, dst: Path, dst_row: int, count: int) -> None:
-    """Copy ``count`` consecutive rows between two files of the same row layout.
+    """Copy ``count`` consecutive rows between two files of the same row layout, into rows
+    of ``dst`` that nothing has written yet (see ``write_new_rows``).
 
     The kernel copies (``copy_file_range``): the bytes never pass through this process,
-    and a file system that can share blocks (XFS, Btrfs) shares them.
+    and a file system that can share blocks (XFS, Btrfs) shares them. Holes in ``src``
+    (zero tails ``write_new_rows`` left out) are skipped, so they stay holes.
     """
     src_offset, src_shape, dtype = _layout(src)
     dst_offset, _, _ = _layout(dst)
     row_bytes = int(np.prod(src_shape[1:], dtype=np.int64)) * dtype.itemsize
-    todo = count * row_bytes
     src_at, dst_at = src_offset + src_row * row_bytes, dst_offset + dst_row * row_bytes
     with open(src, "rb") as fin, open(dst, "r+b") as fout:
-        while todo > 0:
-            try:
-                done = os.copy_file_range(fin.fileno(), fout.fileno(), todo, src_at, dst_at)
-            except (AttributeError, OSError):  # not Linux, or across file systems
-                done = 0
-            if done <= 0:  # fall back to a plain copy for the rest
-                fin.seek(src_at)
-                fout.seek(dst_at)
-                fout.write(fin.read(todo))
-                return
-            todo, src_at, dst_at = todo - done, src_at + done, dst_at + done
+        for first, end in _data_spans(fin.fileno(), src_at, src_at + count * row_bytes):
+            _copy_range(fin, fout, first, dst_at + first - src_at, end - first)
+
+
+def _data_spans(fd: int, first: int, end: int) -> Iterable[tuple[int, int]]:
+    """The [first, end) byte ranges of a file between ``first`` and ``end`` that hold data,
+    not holes (all of it where the system cannot tell)."""
+    if not hasattr(os, "SEEK_DATA"):
+        yield first, end
+        return
+    at = first
+    while at < end:
+        try:
+            data = os.lseek(fd, at, os.SEEK_DATA)
+        except OSError:  # ENXIO: no data after ``at``
+            return
+        if data >= end:
+            return
+        hole = min(os.lseek(fd, data, os.SEEK_HOLE), end)
+        yield data, hole
+        at = hole
+
+
+def _copy_range(fin: Any, fout: Any, src_at: int, dst_at: int, todo: int) -> None:
+    while todo > 0:
+        try:
+            done = os.copy_file_range(fin.fileno(), fout.fileno(), todo, src_at, dst_at)
+        except (AttributeError, OSError):  # not Linux, or across file systems
+            done = 0
+        if done <= 0:  # fall back to a plain copy for the rest
+            fin.seek(src_at)
+            fout.seek(dst_at)
+            fout.write(fin.read(todo))
+            return
+        todo, src_at, dst_at = todo - done, src_at + done, dst_at + done
 
 
 def read_rows(path: Path, index: np.ndarray | slice) -> np.ndarray:

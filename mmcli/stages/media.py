@@ -328,12 +328,12 @@ def decode_chunk(task: tuple[Any, ...]) -> list[tuple[int, str | None, tuple, st
         # A part beyond what was stored here (a video's ignored soundtrack) is just absent.
         here = [value is not None for value in values][: len(blocks)]
         results.append((position, None, tuple(here + [False] * (len(blocks) - len(here))), digest))
-    # Reused rows are copied file to file, runs of consecutive rows at a time; the rest
-    # of the block (decoded rows, and zeros) is written around them.
+    # Reused rows are copied file to file, runs of consecutive rows at a time; the decoded
+    # rows are written around them (zero tails, such as audio padding, left as holes).
     taken = {i for i, _ in reused}
     for (out, _, _), block, k in zip(outs, blocks, range(len(outs)), strict=True):
         for first, count in _runs([(i, None) for i in range(len(rows)) if i not in taken]):
-            arrays.write_rows(out, start + first, block[first : first + count])
+            arrays.write_new_rows(out, start + first, block[first : first + count])
         for (first, old_first), count in _runs(reused):
             arrays.copy_rows(old_files[k], old_first, out, start + first, count)
     return results

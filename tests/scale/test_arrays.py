@@ -30,6 +30,55 @@ def test_unwritten_rows_are_zero(tmp_path):
     assert loaded.dtype == np.uint8 and loaded.sum() == 36 and loaded[2].tolist() == [9] * 4
 
 
+def _padded_rows(rows: int, width: int) -> np.ndarray:
+    """Rows of audio-like data with zero tails of every kind: none, short, long, whole."""
+    data = np.random.default_rng(3).standard_normal((rows, width)).astype(np.float32)
+    for i in range(rows):
+        data[i, [width, width - 3, width // 2, 0, 1][i % 5] :] = 0
+    return data
+
+
+def _allocated(path) -> int:
+    return path.stat().st_blocks * 512
+
+
+@pytest.fixture
+def holes(tmp_path):
+    probe = tmp_path / "probe"
+    with open(probe, "wb") as f:
+        f.truncate(1 << 20)
+    if _allocated(probe) >= 1 << 20:
+        pytest.skip("this file system does not keep holes")
+
+
+def test_zero_tails_are_left_as_holes_and_read_as_zeros(tmp_path, holes):
+    data = _padded_rows(10, 4096)  # 16 KiB rows
+    np.save(tmp_path / "ref.npy", data)
+    path = tmp_path / "a.npy"
+    arrays.create(path, 10, (4096,), np.float32)
+    arrays.write_new_rows(path, 0, data[:3])
+    arrays.write_new_rows(path, 3, data[3:])
+    assert path.read_bytes() == (tmp_path / "ref.npy").read_bytes()
+    # zero tails: rows 3, 4, 8, 9 (nearly) whole, rows 2 and 7 half: at least 4 rows' worth
+    assert _allocated(path) <= path.stat().st_size - 4 * 16384
+
+
+def test_copied_rows_keep_their_holes(tmp_path, holes):
+    data = _padded_rows(10, 4096)
+    src, dst = tmp_path / "src.npy", tmp_path / "dst.npy"
+    arrays.create(src, 10, (4096,), np.float32)
+    arrays.write_new_rows(src, 0, data)
+    arrays.create(dst, 12, (4096,), np.float32)
+    arrays.copy_rows(src, 2, dst, 1, 7)  # rows 2..8 to 1..7
+    arrays.write_new_rows(dst, 9, data[:2])
+    expected = np.zeros((12, 4096), np.float32)
+    expected[1:8] = data[2:9]
+    expected[9:11] = data[:2]
+    assert np.array_equal(np.load(dst), expected)
+    # holes: rows 0, 8 and 11 (never written), the copies of rows 3, 4, 8, half of 2 and 7
+    assert _allocated(dst) <= dst.stat().st_size - 5 * 16384
+
+
 @pytest.mark.parametrize("block_bytes", [7, 1 << 20])
 def test_hash_taken_while_rows_are_written_is_the_file_hash(tmp_path, monkeypatch, block_bytes):
     monkeypatch.setattr(arrays, "HASH_BLOCK_BYTES", block_bytes)
