@@ -25,6 +25,7 @@ BLOCK_BYTES = 32 << 20
 HASH_BLOCK_BYTES = 1 << 20
 #: Zero tails shorter than a page are written: leaving them out saves nothing.
 HOLE_MIN = 4096
+_ZEROS = memoryview(bytes(HASH_BLOCK_BYTES))
 
 
 def create(path: Path, rows: int, shape: tuple[int, ...], dtype: np.dtype | str) -> None:
@@ -70,13 +71,25 @@ class FollowingSha256:
     def rows_done(self, rows: int) -> None:
         end = self.offset + rows * self.row_bytes
         with open(self.path, "rb") as f:
-            f.seek(self.hashed)
-            while self.hashed < end:
-                block = f.read(min(end - self.hashed, HASH_BLOCK_BYTES))
-                if not block:
-                    raise OSError(f"{self.path}: shorter than its header says")
-                self.sha.update(block)
-                self.hashed += len(block)
+            if os.fstat(f.fileno()).st_size < end:
+                raise OSError(f"{self.path}: shorter than its header says")
+            for first, stop in _data_spans(f.fileno(), self.hashed, end):
+                self._zeros(first)
+                f.seek(first)
+                while self.hashed < stop:
+                    block = f.read(min(stop - self.hashed, HASH_BLOCK_BYTES))
+                    if not block:
+                        raise OSError(f"{self.path}: shrank while being hashed")
+                    self.sha.update(block)
+                    self.hashed += len(block)
+            self._zeros(end)
+
+    def _zeros(self, stop: int) -> None:
+        """Hash a hole up to ``stop``: it reads as zeros, so its pages need not be read."""
+        while self.hashed < stop:
+            n = min(stop - self.hashed, len(_ZEROS))
+            self.sha.update(_ZEROS[:n])
+            self.hashed += n
 
     def hexdigest(self) -> str:
         self.rows_done(self.rows)

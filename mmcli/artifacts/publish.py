@@ -1,8 +1,10 @@
 """Atomic publishing: build in a temporary sibling folder, write mmcli.json last, rename.
 
 A killed run leaves at most a hidden ``.NAME.tmp-PID`` folder, which no stage accepts
-(it has no record until the very end) and the next run removes. A lock file beside the
-output keeps two runs from writing the same artifact at once.
+(it has no record until the very end) and the next run removes. The artifact a build
+replaces is renamed ``.NAME.old-PID`` and deleted; a big one by a detached process, so the
+stage does not wait seconds for gigabytes to be freed. A lock file beside the output keeps
+two runs from writing the same artifact at once.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import functools
 import json
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +28,9 @@ from mmcli.artifacts.record import RECORD_NAME, library_versions
 from mmcli.errors import IOFailure, LockedError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: A replaced artifact holding at least this many bytes is deleted in the background.
+BACKGROUND_DELETE_BYTES = 256 << 20
 
 
 def up_to_date(out: Path, key: str) -> dict[str, Any] | None:
@@ -158,7 +164,35 @@ class Builder:
         if self.out.exists():
             os.rename(self.out, old)
         os.rename(self.dir, self.out)
-        shutil.rmtree(old, ignore_errors=True)
+        remove_replaced(old)
+
+
+def remove_replaced(old: Path) -> None:
+    """Delete a replaced artifact, without waiting for it when it is big.
+
+    Freeing gigabytes takes seconds: 2 s for 2.5 GB of audio rows on ext4, 4.5 s when the
+    file has holes and the disk is mounted with online discard. Nothing reads the old files
+    any more, so a detached process deletes them; if it never finishes, the next build of
+    this output removes what is left (``.NAME.old-*``).
+    """
+    try:
+        size = sum(p.stat().st_size for p in old.rglob("*") if p.is_file())
+    except OSError:
+        size = 0
+    if size >= BACKGROUND_DELETE_BYTES:
+        code = "import shutil, sys; shutil.rmtree(sys.argv[1], ignore_errors=True)"
+        try:
+            subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", code, str(old)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # not killed with this process's group (Ctrl-C)
+            )
+            return
+        except OSError:
+            pass
+    shutil.rmtree(old, ignore_errors=True)
 
 
 #: Lock file descriptors this process holds.

@@ -40,6 +40,31 @@ def test_failure_leaves_previous_artifact_untouched(tmp_path):
     assert not list(tmp_path.glob(".out.tmp-*"))
 
 
+def _replaced(tmp_path):
+    return list(tmp_path.glob(".out.old-*"))
+
+
+def test_replaced_artifact_is_deleted(tmp_path):
+    _build(tmp_path / "out")
+    _build(tmp_path / "out", key="k2", content=b"new")  # small: deleted before returning
+    assert (tmp_path / "out" / "x.bin").read_bytes() == b"new"
+    assert _replaced(tmp_path) == []
+
+
+def test_big_replaced_artifact_is_deleted_in_the_background(tmp_path, monkeypatch):
+    monkeypatch.setattr(artifacts.publish, "BACKGROUND_DELETE_BYTES", 4)
+    spawned = []
+    real = artifacts.publish.subprocess.Popen
+    monkeypatch.setattr(
+        artifacts.publish.subprocess, "Popen", lambda *a, **k: spawned.append(real(*a, **k))
+    )
+    _build(tmp_path / "out")
+    record = _build(tmp_path / "out", key="k2", content=b"new")
+    assert artifacts.up_to_date(tmp_path / "out", "k2") == record
+    assert len(spawned) == 1 and spawned[0].wait(timeout=30) == 0
+    assert _replaced(tmp_path) == []
+
+
 def test_leftover_temporary_folder_is_never_accepted_and_is_cleaned(tmp_path):
     leftover = tmp_path / ".out.tmp-99999"
     leftover.mkdir()

@@ -94,6 +94,23 @@ def test_hash_taken_while_rows_are_written_is_the_file_hash(tmp_path, monkeypatc
     assert follower.hexdigest() == hashlib.sha256((tmp_path / "ref.npy").read_bytes()).hexdigest()
 
 
+@pytest.mark.parametrize("block_bytes", [4096, 1 << 20])
+def test_hash_of_a_file_with_holes_is_the_file_hash(tmp_path, monkeypatch, block_bytes):
+    monkeypatch.setattr(arrays, "HASH_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(arrays, "_ZEROS", memoryview(bytes(block_bytes)))
+    data = _padded_rows(10, 4096)
+    path = tmp_path / "a.npy"
+    arrays.create(path, 12, (4096,), np.float32)
+    follower = arrays.FollowingSha256(path)
+    for start, stop in ((0, 3), (3, 4), (4, 10)):  # rows 10 and 11 never written
+        arrays.write_new_rows(path, start, data[start:stop])
+        follower.rows_done(stop)
+    assert follower.hexdigest() == hashlib.sha256(path.read_bytes()).hexdigest()
+    path.write_bytes(path.read_bytes()[:-1])
+    with pytest.raises(OSError, match="shorter"):
+        arrays.FollowingSha256(path).hexdigest()
+
+
 @pytest.mark.parametrize("block_bytes", [1, 64, 1 << 20])
 def test_select_and_concat_in_blocks(tmp_path, monkeypatch, block_bytes):
     monkeypatch.setattr(arrays, "BLOCK_BYTES", block_bytes)  # many blocks, or one
