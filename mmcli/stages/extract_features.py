@@ -13,6 +13,7 @@ Anything fitted is fitted on the train split only.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,6 +143,48 @@ def previous_features(
     return Previous(features, rows)
 
 
+def column_key(
+    cfg: ExtractConfig, col: dict[str, Any], table: pd.DataFrame, rows: tuple[int, int]
+) -> str | None:
+    """What a text, number or category column's features depend on: the mmcli version, the
+    parameters, every value, which rows have one and which are train (what a fitted encoder
+    learns from), and the rows encoded. None for media columns, reused row by row instead.
+    """
+    name, kind = col["name"], col["type"]
+    if kind in MEDIA:
+        return None
+    digest = hashlib.sha256()
+    head = {"version": __version__, "params": cfg.identity(), "column": col, "rows": rows}
+    digest.update(json.dumps(head, sort_keys=True).encode())
+    digest.update(json.dumps(table[name].tolist(), default=str).encode())
+    for mask in (table[f"_present.{name}"], table["_split"] == "train"):
+        digest.update(np.packbits(mask.to_numpy(dtype=bool)).tobytes())
+    return digest.hexdigest()
+
+
+def reuse_column(
+    old: Artifact | None, name: str, key: str | None, paths: dict[str, str], folder: Path
+) -> dict[str, Any] | None:
+    """The previous output's features and fitted state for a column whose ``column_key`` is
+    unchanged, hard-linked into ``folder`` at ``paths``: nothing is fitted or encoded again.
+    The column's record entry comes back, or None when there is nothing to reuse.
+    """
+    if old is None or key is None or old.record.get("column_keys", {}).get(name) != key:
+        return None
+    info = next((i for i in old.record["columns"] if i["name"] == name), None)
+    if info is None:
+        return None
+    parts = [part for part in paths if part in info]
+    try:
+        for part in parts:
+            store.link_or_copy(old.file(info[part]), folder / paths[part])
+    except (OSError, MmcliError):
+        for part in parts:
+            (folder / paths[part]).unlink(missing_ok=True)
+        return None
+    return {**info, **{part: paths[part] for part in parts}}
+
+
 def create_encoder(kind: str, name: str, schema: dict[str, Any], cfg: ExtractConfig) -> Any:
     """A new encoder for one column; a video column's frames go through image encoder ``name``."""
     if kind == "video":
@@ -168,6 +211,13 @@ def load_encoder(feats: Artifact, info: dict[str, Any]) -> Any:
 def load_prep_arrays(prep: Artifact) -> dict[str, np.ndarray]:
     files = prep.record["schema"]["arrays"]
     return {name: prep.array(f, mmap=True) for name, f in files.items()}
+
+
+def _previous_output(out: Path) -> Artifact | None:
+    try:
+        return artifacts.load(out, stages=("extract-features",), shards_ok=True)
+    except MmcliError:
+        return None
 
 
 @artifacts.exclusive
@@ -219,8 +269,23 @@ def run(
     ) as build:
         (build.dir / "features").mkdir()
         (build.dir / "encoders").mkdir()
+        old = None if force else _previous_output(cfg.out)
+        keys: dict[str, str] = {}
         for col in columns:
             name, kind = col["name"], col["type"]
+            slug = slugs[name]
+            key = column_key(cfg, col, table, (start, stop))
+            if key is not None:
+                keys[name] = key
+            paths = {
+                "features": f"features/{slug}.npy",
+                "state": f"encoders/{slug}.json",
+                "arrays": f"encoders/{slug}.safetensors",
+            }
+            if (info := reuse_column(old, name, key, paths, build.dir)) is not None:
+                infos.append(info)  # same values, same train rows: same fit, same features
+                progress(f"encoding {name}", stop - start, stop - start)
+                continue
             present = table[f"_present.{name}"].to_numpy()
             encoder = create_encoder(kind, chosen[name], schema, cfg)
             if encoder.fitted:
@@ -233,14 +298,13 @@ def run(
                     )
                 progress(f"fitting {name}", 0, None)
                 encoder.fit(column_values(kind, name, table, sources, fit_idx))
-            slug = slugs[name]
             info = {
                 "name": name,
                 "type": kind,
                 "encoder": chosen[name],
                 "dim": encoder.dim,
-                "features": f"features/{slug}.npy",
-                "state": f"encoders/{slug}.json",
+                "features": paths["features"],
+                "state": paths["state"],
             }
             meta, state_arrays = encoder.state()
             state_text = json.dumps(meta, sort_keys=True, indent=1) + "\n"
@@ -248,7 +312,7 @@ def run(
             if state_arrays:
                 from safetensors.numpy import save_file
 
-                info["arrays"] = f"encoders/{slug}.safetensors"
+                info["arrays"] = paths["arrays"]
                 save_file(
                     {k: np.ascontiguousarray(v) for k, v in state_arrays.items()},
                     str(build.dir / info["arrays"]),
@@ -288,6 +352,9 @@ def run(
         build.info.update(
             {
                 "columns": infos,
+                # Per column, what its features depend on: an unchanged column is linked
+                # from this artifact by the next build (a shard's own; merge drops them).
+                "column_keys": keys,
                 "schema": schema,
                 "summary": {k: summary[k] for k in ("rows", "encoders")},
             }

@@ -16,6 +16,7 @@ from mmcli.artifacts import filecache
 from mmcli.config import ExtractConfig, PreprocessConfig
 from mmcli.encoders.audio import AudioMFCC
 from mmcli.encoders.image import ImageStats
+from mmcli.encoders.text import TextTfidf
 from mmcli.errors import EXIT_USAGE
 from mmcli.stages import extract_features, media, preprocess
 
@@ -226,3 +227,35 @@ def test_an_unchanged_column_keeps_its_array_file(dataset_copy, tmp_path):
     assert digest(work / "prep") == digest(tmp_path / "clean2/prep")
     record = (work / "prep/mmcli.json").read_text()
     assert hashlib.sha256((work / "prep/arrays/audio.npy").read_bytes()).hexdigest() in record
+
+
+def test_unchanged_text_number_and_category_columns_are_linked_not_refitted(
+    dataset_copy, tmp_path, monkeypatch
+):
+    """A text, number or category column whose values and train rows are unchanged keeps
+    its features and fitted state: linked from the previous output, nothing refitted."""
+    root, work = dataset_copy.parent, tmp_path / "inc"
+    build(dataset_copy, work)
+    feats = work / "feats"
+    before = {p.name: p.stat().st_ino for p in feats.rglob("*") if p.is_file()}
+    df = pd.read_csv(dataset_copy)
+    _touch_image(root / df.loc[3, "image"])
+    fits, original = [], TextTfidf.fit
+    monkeypatch.setattr(TextTfidf, "fit", lambda self, values: fits.append(original(self, values)))
+    build(dataset_copy, work)
+    after = {p.name: p.stat().st_ino for p in feats.rglob("*") if p.is_file()}
+    for slug in ("caption", "weight", "colour"):
+        assert after[f"{slug}.npy"] == before[f"{slug}.npy"]
+        assert after[f"{slug}.json"] == before[f"{slug}.json"]
+    assert after["image.npy"] != before["image.npy"]
+    assert fits == []
+
+    df.loc[4, "caption"] = "an entirely new caption"  # the text column changes, alone
+    df.to_csv(dataset_copy, index=False)
+    build(dataset_copy, work)
+    again = {p.name: p.stat().st_ino for p in feats.rglob("*") if p.is_file()}
+    assert again["caption.npy"] != after["caption.npy"] and len(fits) == 1
+    assert again["weight.npy"] == before["weight.npy"]
+    monkeypatch.undo()
+    build(dataset_copy, tmp_path / "clean")
+    assert digest(feats) == digest(tmp_path / "clean/feats")
