@@ -17,10 +17,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from mmcli import __version__, artifacts, encoders, parallel
 from mmcli.artifacts import arrays as store
@@ -28,9 +27,10 @@ from mmcli.artifacts.record import Artifact, relative_to
 from mmcli.config import ExtractConfig
 from mmcli.errors import DataError, MmcliError
 from mmcli.stages import Progress, no_progress
-from mmcli.stages.media import decode_params
-from mmcli.stages.preprocess import shard_rows
 from mmcli.stages.schema import column_slugs, input_columns
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CHUNK = 512
 #: Rows per task sent to a worker process (media columns).
@@ -119,6 +119,8 @@ def previous_features(
             return None
         old_info = next(i for i in old.record["columns"] if i["name"] == column)
         kind = info["type"]
+        from mmcli.stages.media import decode_params
+
         if (
             kind not in MEDIA
             or {k: old_info.get(k) for k in ("type", "encoder", "dim")}
@@ -244,6 +246,9 @@ def run(
             "status": "would-build",
             "why": artifacts.rebuild_reason(cfg.out, cfg.identity()),
         }
+
+    # Imported only now: an up-to-date run answers without pandas and the media decoders.
+    from mmcli.stages.preprocess import shard_rows
 
     table = prep.table("rows.parquet")
     sources = {name: prep.array_file(f) for name, f in schema["arrays"].items()}

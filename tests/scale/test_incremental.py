@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +104,23 @@ def test_no_op_rerun_rereads_no_file(dataset, tmp_path, monkeypatch):
     prep, feats = build(dataset, tmp_path)
     assert prep["status"] == feats["status"] == "up-to-date"
     assert hashed.count == 0
+
+
+def test_up_to_date_extract_features_loads_no_table_library(dataset, tmp_path):
+    """The no-op answer needs two records, not pandas or the media decoders."""
+    build(dataset, tmp_path)
+    args = ["extract-features", str(tmp_path / "prep"), "--out", str(tmp_path / "feats")]
+    code = (
+        "import sys, runpy, json\n"
+        f"sys.argv = ['mmcli', *{args!r}, '--json']\n"
+        "try:\n    runpy.run_module('mmcli', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "heavy = ('pandas', 'pyarrow', 'PIL', 'soundfile', 'sklearn', 'torch')\n"
+        "print(json.dumps([m for m in heavy if m in sys.modules]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    lines = out.stdout.strip().splitlines()
+    assert '"up-to-date"' in out.stdout and json.loads(lines[-1]) == []
 
 
 def test_new_decoding_parameters_reuse_nothing(dataset, tmp_path, monkeypatch):
