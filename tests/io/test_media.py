@@ -125,8 +125,15 @@ def test_paths_must_stay_in_the_root(tmp_path):
     (root / "ok.png").write_bytes(b"x")
     (tmp_path / "secret.png").write_bytes(b"x")
     (root / "link.png").symlink_to(tmp_path / "secret.png")
+    (root / "sub").mkdir()
+    (root / "sub" / "in.png").write_bytes(b"x")
     assert resolve_in_root("ok.png", root) == (root / "ok.png").resolve()
-    for cell in ("../secret.png", str(tmp_path / "secret.png"), "link.png"):
+    assert resolve_in_root("sub//in.png", root) == (root / "sub" / "in.png").resolve()
+    assert resolve_in_root("sub/../ok.png", root) == (root / "ok.png").resolve()
+    assert resolve_in_root(str(root / "sub" / "in.png"), root) == (root / "sub/in.png").resolve()
+    # "/ok.png" is the file at the top of the file system, not the root's ok.png
+    outside = ("../secret.png", str(tmp_path / "secret.png"), "link.png", "/ok.png", "sub/../..")
+    for cell in outside:
         with pytest.raises(PathRejected, match="outside the data folder"):
             resolve_in_root(cell, root)
     with pytest.raises(PathRejected, match="file not found"):
