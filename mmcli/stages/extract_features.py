@@ -23,6 +23,7 @@ import numpy as np
 
 from mmcli import __version__, artifacts, encoders, parallel
 from mmcli.artifacts import arrays as store
+from mmcli.artifacts.hashing import canonical_json
 from mmcli.artifacts.record import Artifact, relative_to
 from mmcli.config import ExtractConfig
 from mmcli.errors import DataError, MmcliError
@@ -106,15 +107,17 @@ class Previous:
 
 
 def previous_features(
-    out: Path, schema: dict[str, Any], column: str, info: dict[str, Any]
+    old: Artifact | None, schema: dict[str, Any], column: str, info: dict[str, Any]
 ) -> Previous | None:
-    """What the previous output can give for ``column``: same encoder, state and decoding.
+    """What the previous output ``old`` can give for ``column``: same encoder, state and
+    decoding.
 
     Only encoders that learn nothing qualify (a fitted one changes with the train split),
     and only media columns, whose rows carry the content hash of their file.
     """
+    if old is None:
+        return None
     try:
-        old = artifacts.load(out, stages=("extract-features",), shards_ok=True)
         if old.record.get("mmcli_version") != __version__:
             return None
         old_info = next(i for i in old.record["columns"] if i["name"] == column)
@@ -155,10 +158,9 @@ def column_key(
     name, kind = col["name"], col["type"]
     if kind in MEDIA:
         return None
-    digest = hashlib.sha256()
     head = {"version": __version__, "params": cfg.identity(), "column": col, "rows": rows}
-    digest.update(json.dumps(head, sort_keys=True).encode())
-    digest.update(json.dumps(table[name].tolist(), default=str).encode())
+    digest = hashlib.sha256(canonical_json(head).encode())
+    digest.update(canonical_json(table[name].tolist()).encode())
     for mask in (table[f"_present.{name}"], table["_split"] == "train"):
         digest.update(np.packbits(mask.to_numpy(dtype=bool)).tobytes())
     return digest.hexdigest()
@@ -325,7 +327,7 @@ def run(
             previous = (
                 None
                 if force or encoder.fitted
-                else previous_features(cfg.out, schema, name, {**info, "state_text": state_text})
+                else previous_features(old, schema, name, {**info, "state_text": state_text})
             )
             _encode_column(
                 encoder,
