@@ -7,12 +7,12 @@ file; its SHA-256 is the key under which a rebuild reuses the decoded row.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from mmcli import __version__, artifacts, parallel
 from mmcli.artifacts import arrays
@@ -24,6 +24,9 @@ from mmcli.io.images import ImageRejected, load_image
 from mmcli.io.paths import PathRejected, resolve_file
 from mmcli.io.video import VideoRejected, load_video
 from mmcli.stages.schema import input_columns, manifest_columns
+
+if TYPE_CHECKING:  # pandas loads only where a table is built: an up-to-date check needs none
+    import pandas as pd
 
 MEDIA = ("image", "audio", "video")
 #: Rows per decoding task: enough to amortise a task's overhead, few enough to balance cores.
@@ -109,6 +112,8 @@ class Sources:
 
     def table(self) -> pd.DataFrame:
         """One row per distinct file cell, sorted: what the artifact's inputs were."""
+        import pandas as pd
+
         every = {**{c: f"unreadable: {r}" for c, r in self.problems.items()}, **self.hashes}
         cells = sorted(every)
         return pd.DataFrame(
@@ -140,42 +145,46 @@ class Sources:
             self.store.save()
 
 
+def media_cells(df: pd.DataFrame, schema: dict[str, Any]) -> list[str]:
+    """Every distinct file cell of a manifest's image, audio and video columns."""
+    cells: dict[str, None] = {}
+    for col in manifest_columns(schema):
+        if col["type"] in MEDIA:
+            for cell in df[col["name"]].tolist():
+                if cell is not None and str(cell).strip() != "":
+                    cells[str(cell)] = None
+    return list(cells)
+
+
 def hash_sources(
-    df: pd.DataFrame,
-    schema: dict[str, Any],
+    cells: Iterable[str],
     root: Path,
     cache: Path | None = None,
     workers: int = 1,
     lazy: bool = False,
 ) -> Sources:
-    """Resolve and hash every media file the manifest points to (what decides a rerun).
+    """Resolve and hash the media files ``cells`` name (what decides a rerun).
 
     Files whose stat signature matches the cache beside the output are not read. With
     ``lazy``, the others are left pending for the decoding workers to hash.
     """
     sources = Sources(store=FileHashes(cache))
-    for col in manifest_columns(schema):
-        if col["type"] not in MEDIA:
+    for cell in cells:
+        if cell in sources.paths or cell in sources.problems:
             continue
-        for cell in df[col["name"]].tolist():
-            if cell is None or str(cell).strip() == "":
-                continue
-            cell = str(cell)
-            if cell in sources.paths or cell in sources.problems:
-                continue
-            try:
-                path, st = resolve_file(cell, root)
-            except PathRejected as exc:
-                sources.problems[cell] = str(exc)
-                continue
-            sources.paths[cell] = path  # str: a third the size of a Path
-            sig, digest = sources.store.lookup(path, st)  # type: ignore[union-attr]
-            if sig is None or digest is None:
-                sources.pending[cell] = sig  # type: ignore[assignment]
-                if sig is None:  # cannot even be stat'ed
-                    sources.hashed(cell, digest or "unreadable: cannot stat")
-            else:
-                sources.hashes[cell] = digest
+        try:
+            path, st = resolve_file(cell, root)
+        except PathRejected as exc:
+            sources.problems[cell] = str(exc)
+            continue
+        sources.paths[cell] = path  # str: a third the size of a Path
+        sig, digest = sources.store.lookup(path, st)  # type: ignore[union-attr]
+        if sig is None or digest is None:
+            sources.pending[cell] = sig  # type: ignore[assignment]
+            if sig is None:  # cannot even be stat'ed
+                sources.hashed(cell, digest or "unreadable: cannot stat")
+        else:
+            sources.hashes[cell] = digest
     if not lazy:
         sources.finish(workers)
     return sources

@@ -20,10 +20,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from mmcli import artifacts, parallel
 from mmcli.artifacts import arrays
@@ -31,7 +30,6 @@ from mmcli.artifacts.filecache import cache_path
 from mmcli.artifacts.hashing import file_sha256
 from mmcli.config import PreprocessConfig
 from mmcli.errors import DataError
-from mmcli.io.tables import read_table
 from mmcli.io.text import normalise_text
 from mmcli.stages import Progress, no_progress
 from mmcli.stages.media import (
@@ -42,6 +40,7 @@ from mmcli.stages.media import (
     decode_chunk,
     decode_params,
     hash_sources,
+    media_cells,
     media_layout,
     media_parts,
     previous_rows,
@@ -56,6 +55,9 @@ from mmcli.stages.schema import (
     manifest_columns,
     parse_number,
 )
+
+if TYPE_CHECKING:  # pandas loads only once there is work: an up-to-date check needs none
+    import pandas as pd
 
 REJECTED_COLUMNS = ["row", "id", "column", "file", "reason", "action"]
 
@@ -113,7 +115,8 @@ def prepare(
     ids = manifest_ids(df, schema)
     rejects: list[dict[str, Any]] = []
     rejected: set[int] = set()
-    sources = sources if sources is not None else hash_sources(df, schema, root)
+    if sources is None:
+        sources = hash_sources(media_cells(df, schema), root)
     reuse = reuse or {}
 
     def problem(
@@ -277,6 +280,8 @@ def prepare(
             present[name][i] = value is not None
         values[name] = converted
 
+    import pandas as pd
+
     keep = np.array([i for i in range(n) if i not in rejected], dtype=np.int64)
     table = pd.DataFrame(
         {
@@ -384,10 +389,15 @@ def run(
     dry_run: bool = False,
 ) -> dict[str, Any]:
     """Run the preprocess stage; returns a summary (also when already up to date)."""
+    summary: dict[str, Any] = {"stage": "preprocess", "out": str(cfg.out)}
+    root = (cfg.data_root or cfg.manifest.parent).resolve()
+    if not force and (record := _unchanged(cfg, root)) is not None:
+        return {**summary, "status": "up-to-date", **record["summary"]}
+    from mmcli.io.tables import read_table
+
     df = read_table(cfg.manifest)
     if len(df) == 0:
         raise DataError(f"{cfg.manifest}: the manifest has a header but no rows")
-    root = (cfg.data_root or cfg.manifest.parent).resolve()
     schema = infer_schema(df, cfg)  # from every row, so that all shards agree
     shard = cfg.shard_numbers()
     start, stop = shard_rows(len(df), shard)
@@ -399,17 +409,10 @@ def run(
     # builds whatever the files hold: files the stat cache does not know are then hashed
     # by the decoding workers, not read in a serial pass first.
     stale = force or _surely_stale(cfg.out, cfg.identity(), manifest["sha256"])
-    sources = hash_sources(part, schema, root, cache_path(cfg.out), workers, lazy=stale)
-
-    def key_of(files: dict[str, Any]) -> str:
-        # Paths stay out of the key: moving a data folder does not make its artifacts stale.
-        return artifacts.cache_key(
-            "preprocess", cfg.identity(), {"manifest": manifest["sha256"], "files": files}
-        )
-
-    summary: dict[str, Any] = {"stage": "preprocess", "out": str(cfg.out)}
+    cells = media_cells(part, schema)
+    sources = hash_sources(cells, root, cache_path(cfg.out), workers, lazy=stale)
     if not stale:
-        key = key_of(sources.fingerprint())
+        key = _key(cfg, manifest["sha256"], sources.fingerprint())
         if (record := artifacts.up_to_date(cfg.out, key)) is not None:
             return {**summary, "status": "up-to-date", **record["summary"]}
     if dry_run:
@@ -444,7 +447,7 @@ def run(
         build.hashed.update({f"arrays/{name}": d for name, d in prepared.hashed.items()})
         sources.finish(workers)  # files of rows set aside before decoding, and the cache
         build.inputs["files"] = sources.fingerprint()
-        build.key = key_of(build.inputs["files"])
+        build.key = _key(cfg, manifest["sha256"], build.inputs["files"])
         table, rejects = prepared.table, prepared.rejects
         if shard is None:
             finish(table, rejects, cfg, schema, len(df))
@@ -461,6 +464,42 @@ def run(
             }
         )
     return summary
+
+
+def _key(cfg: PreprocessConfig, manifest_sha: str, files: dict[str, Any]) -> str:
+    # Paths stay out of the key: moving a data folder does not make its artifacts stale.
+    return artifacts.cache_key(
+        "preprocess", cfg.identity(), {"manifest": manifest_sha, "files": files}
+    )
+
+
+def _unchanged(cfg: PreprocessConfig, root: Path) -> dict[str, Any] | None:
+    """The record at ``cfg.out`` when it is up to date, found without reading the manifest.
+
+    With the manifest's bytes and the parameters as recorded, the manifest names the files
+    that the artifact's ``files.parquet`` lists: their stat signatures against the cache
+    decide, and neither pandas, the schema nor a decoder is needed. None when that cannot
+    tell (a file changed or is not in the cache): the full check then decides.
+    """
+    try:
+        manifest_sha = file_sha256(cfg.manifest)
+    except OSError:
+        return None  # the full path reports it
+    if _surely_stale(cfg.out, cfg.identity(), manifest_sha):
+        return None
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        # ParquetFile, not read_table: that one loads pyarrow's dataset layer, and pandas.
+        files = pq.ParquetFile(cfg.out / "files.parquet").read(columns=["file"])
+        cells = [c for c in files.column("file").to_pylist() if isinstance(c, str)]
+    except (OSError, ValueError, pa.ArrowException):
+        return None
+    sources = hash_sources(cells, root, cache_path(cfg.out), lazy=True)
+    if sources.pending:
+        return None
+    return artifacts.up_to_date(cfg.out, _key(cfg, manifest_sha, sources.fingerprint()))
 
 
 def _surely_stale(out: Path, params: dict[str, Any], manifest_sha: str) -> bool:
@@ -516,6 +555,8 @@ def describe(
 def write_tables(
     folder: Path, table: pd.DataFrame, rejects: list[dict[str, Any]], files: pd.DataFrame
 ) -> None:
+    import pandas as pd
+
     rejected = pd.DataFrame(rejects, columns=REJECTED_COLUMNS).astype({"row": np.int64})
     for name, frame in (("rows", table), ("rejected", rejected), ("files", files)):
         # Text as plain Python objects, however the table was made (built here, or read

@@ -86,7 +86,7 @@ def _stale_reasons(art: artifacts.Artifact, seen: dict) -> list[str]:
 def _manifest_reasons(art: artifacts.Artifact) -> list[str]:
     from mmcli.artifacts.filecache import cache_path
     from mmcli.io.tables import read_table
-    from mmcli.stages.media import hash_sources
+    from mmcli.stages.media import hash_sources, media_cells
 
     recorded = art.record["inputs"]
     manifest = Path(recorded["manifest"]["path"])
@@ -99,7 +99,8 @@ def _manifest_reasons(art: artifacts.Artifact) -> list[str]:
         df = read_table(manifest)
         start, stop = art.record.get("shard", {}).get("rows", [0, len(df)])
         part = df.iloc[start:stop].reset_index(drop=True)
-        sources = hash_sources(part, art.record["schema"], root, cache_path(art.path))
+        cells = media_cells(part, art.record["schema"])
+        sources = hash_sources(cells, root, cache_path(art.path))
     except MmcliError as exc:
         return [exc.message]
     if sources.fingerprint() == recorded["files"]:

@@ -21,6 +21,7 @@ from mmcli.encoders.audio import AudioMFCC
 from mmcli.encoders.image import ImageStats
 from mmcli.encoders.text import TextTfidf
 from mmcli.errors import EXIT_USAGE
+from mmcli.io import tables
 from mmcli.stages import extract_features, media, preprocess
 
 
@@ -106,21 +107,58 @@ def test_no_op_rerun_rereads_no_file(dataset, tmp_path, monkeypatch):
     assert hashed.count == 0
 
 
-def test_up_to_date_extract_features_loads_no_table_library(dataset, tmp_path):
-    """The no-op answer needs two records, not pandas or the media decoders."""
+@pytest.mark.parametrize(
+    "stage, heavy",
+    [
+        ("preprocess", ("pandas", "sklearn", "torch", "librosa")),
+        ("extract-features", ("pandas", "pyarrow", "PIL", "soundfile", "sklearn", "torch")),
+    ],
+)
+def test_an_up_to_date_stage_loads_no_table_library(dataset, tmp_path, stage, heavy):
+    """The no-op answer needs records and stat calls, not pandas or the encoders."""
     build(dataset, tmp_path)
-    args = ["extract-features", str(tmp_path / "prep"), "--out", str(tmp_path / "feats")]
+    args = {
+        "preprocess": ["preprocess", str(dataset), "--out", str(tmp_path / "prep")],
+        "extract-features": [
+            "extract-features",
+            str(tmp_path / "prep"),
+            "--out",
+            str(tmp_path / "feats"),
+        ],
+    }[stage]
     code = (
         "import sys, runpy, json\n"
-        f"sys.argv = ['mmcli', *{args!r}, '--json']\n"
+        f"sys.argv = ['mmcli', *{args!r}, '--json', '--workers', '1']\n"
         "try:\n    runpy.run_module('mmcli', run_name='__main__')\n"
         "except SystemExit:\n    pass\n"
-        "heavy = ('pandas', 'pyarrow', 'PIL', 'soundfile', 'sklearn', 'torch')\n"
-        "print(json.dumps([m for m in heavy if m in sys.modules]))\n"
+        f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     lines = out.stdout.strip().splitlines()
     assert '"up-to-date"' in out.stdout and json.loads(lines[-1]) == []
+
+
+def test_up_to_date_preprocess_reads_no_manifest_table_yet_sees_a_file_appear(
+    dataset_copy, tmp_path, monkeypatch
+):
+    """The no-op check lists the files from the artifact, not the manifest; a row whose
+    file was missing is still looked at again, and built once the file is there."""
+    image = dataset_copy.parent / pd.read_csv(dataset_copy).loc[3, "image"]
+    content = image.read_bytes()
+    image.unlink()
+    reads = Counter(tables.read_table)
+    monkeypatch.setattr(tables, "read_table", reads)
+    cfg = PreprocessConfig(manifest=dataset_copy, out=tmp_path / "prep", workers=1, on_error="keep")
+    assert preprocess.run(cfg)["status"] == "built"
+    assert preprocess.run(cfg)["status"] == "up-to-date"
+    assert reads.count == 1  # the build; the up-to-date answer never read the manifest
+    image.write_bytes(content)
+    assert preprocess.run(cfg)["status"] == "built"
+    assert reads.count == 2
+    assert preprocess.run(cfg)["status"] == "up-to-date"
+    assert reads.count == 2
+    kept = pd.read_parquet(tmp_path / "prep" / "rows.parquet")
+    assert kept["_present.image"].all()
 
 
 def test_new_decoding_parameters_reuse_nothing(dataset, tmp_path, monkeypatch):
