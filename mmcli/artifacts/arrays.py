@@ -119,13 +119,11 @@ def write_new_rows(path: Path, start: int, block: np.ndarray) -> None:
     data = np.ascontiguousarray(block, dtype=dtype)
     row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
     flat = memoryview(data.reshape(-1)).cast("B")
-    rows = data.reshape(len(data), -1).view(np.uint8)
+    used = _used_bytes(data.reshape(len(data), -1).view(np.uint8))
     spans: list[list[int]] = []  # [first, end) bytes of the block to write
-    for i, row in enumerate(rows):
+    for i, count in enumerate(used.tolist()):
         begin = i * row_bytes
-        end = begin + _used_bytes(row)
-        if row_bytes - (end - begin) < HOLE_MIN:  # a short hole saves nothing
-            end = begin + row_bytes
+        end = begin + (count if row_bytes - count >= HOLE_MIN else row_bytes)
         if spans and spans[-1][1] == begin:
             spans[-1][1] = end
         elif end > begin:
@@ -139,15 +137,18 @@ def write_new_rows(path: Path, start: int, block: np.ndarray) -> None:
         os.close(fd)
 
 
-def _used_bytes(row: np.ndarray) -> int:
-    """Bytes of ``row`` (uint8) up to and including its last non-zero word."""
-    width = next(w for w in (8, 4, 2, 1) if len(row) % w == 0)
-    words = row.view(f"u{width}")
-    nonzero = words[::-1] != 0
-    tail = int(np.argmax(nonzero))  # the zero tail: how far the reversed row is zero
-    if not nonzero[tail]:  # all zero
-        return 0
-    return (len(words) - tail) * width
+def _used_bytes(rows: np.ndarray) -> np.ndarray:
+    """Per row of ``rows`` (2-D, uint8): its bytes up to and including its last non-zero
+    word (0 for a row of zeros)."""
+    width = next(w for w in (8, 4, 2, 1) if rows.shape[1] % w == 0)
+    words = rows.view(f"u{width}")
+    used = np.full(len(words), rows.shape[1], dtype=np.int64)
+    if len(words) and words.shape[1] and not words[:, -1].all():  # some rows end in zeros
+        nonzero = words[:, ::-1] != 0
+        tail = nonzero.argmax(axis=1)  # how many words at the end of each row are zero
+        ends = (words.shape[1] - tail) * width
+        used = np.where(nonzero[np.arange(len(words)), tail], ends, 0)
+    return used
 
 
 def copy_rows(src: Path, src_row: int, dst: Path, dst_row: int, count: int) -> None:

@@ -278,7 +278,8 @@ _BUFFERS: dict[tuple, np.ndarray] = {}
 
 
 def _buffer(part: int, rows: int, shape: tuple[int, ...], dtype: str) -> np.ndarray:
-    """A zeroed block, reused from one chunk to the next within a process.
+    """A block for one chunk, reused from one chunk to the next within a process; it holds
+    the previous chunk's rows (``decode_chunk`` zeroes the rows it does not fill).
 
     Fresh memory for every chunk costs a page fault per 4 KiB, which for audio is more
     than the copy itself; a kept buffer is faulted in once.
@@ -288,8 +289,6 @@ def _buffer(part: int, rows: int, shape: tuple[int, ...], dtype: str) -> np.ndar
         for stale in [k for k in _BUFFERS if k[0] == part]:
             del _BUFFERS[stale]  # one shape per part at a time: bounded memory
         _BUFFERS[key] = np.zeros((rows, *shape), dtype=dtype)
-    else:
-        _BUFFERS[key].fill(0)
     return _BUFFERS[key]
 
 
@@ -309,6 +308,7 @@ def decode_chunk(task: tuple[Any, ...]) -> list[tuple[int, str | None, tuple, st
     filled = {i: row[2][1] for i, row in enumerate(rows) if row[2] is not None}
     reused = [(i, row[2][0]) for i, row in enumerate(rows) if row[2] is not None]
     results: list[tuple[int, str | None, tuple, str | None]] = []
+    filled_rows: list[set[int]] = [set() for _ in blocks]  # rows of each block decoded into
     for i, (position, path, at, refusal, *hash_it) in enumerate(rows):
         source, digest = path, None
         if hash_it:  # one read: the hash, and for READ_WHOLE kinds the bytes to decode
@@ -331,9 +331,10 @@ def decode_chunk(task: tuple[Any, ...]) -> list[tuple[int, str | None, tuple, st
         except OSError as exc:
             results.append((position, f"cannot read file: {exc.strerror or exc}", (), digest))
             continue
-        for block, value in zip(blocks, values, strict=False):
+        for k, value in enumerate(values[: len(blocks)]):
             if value is not None:
-                block[i] = value
+                blocks[k][i] = value
+                filled_rows[k].add(i)
         # A part beyond what was stored here (a video's ignored soundtrack) is just absent.
         here = [value is not None for value in values][: len(blocks)]
         results.append((position, None, tuple(here + [False] * (len(blocks) - len(here))), digest))
@@ -341,6 +342,8 @@ def decode_chunk(task: tuple[Any, ...]) -> list[tuple[int, str | None, tuple, st
     # rows are written around them (zero tails, such as audio padding, left as holes).
     taken = {i for i, _ in reused}
     for (out, _, _), block, k in zip(outs, blocks, range(len(outs)), strict=True):
+        for i in set(range(len(rows))) - filled_rows[k] - taken:
+            block[i] = 0  # absent or refused: a row of zeros (left as a hole)
         for first, count in _runs([(i, None) for i in range(len(rows)) if i not in taken]):
             arrays.write_new_rows(out, start + first, block[first : first + count])
         for (first, old_first), count in _runs(reused):
