@@ -292,14 +292,17 @@ def _buffer(part: int, rows: int, shape: tuple[int, ...], dtype: str) -> np.ndar
     return _BUFFERS[key]
 
 
-def decode_chunk(task: tuple[Any, ...]) -> list[tuple[int, str | None, tuple, str | None]]:
+def decode_chunk(
+    task: tuple[Any, ...],
+) -> tuple[list[tuple[int, str | None, tuple, str | None]], list[list[tuple[int, int]]]]:
     """Decode (or copy from a previous artifact) one chunk of a column into its array files.
 
     Runs in a worker process. ``rows`` holds (position, path, reused, refusal[, hash it]),
     ``reused`` being (row of the previous artifact's files ``old_files``, which parts it
     fills) or None; the chunk's positions are consecutive, so each part's block is written
     with one call. Returns per row: (position, refusal or None, which parts hold a value,
-    the file's hash when this worker computed it).
+    the file's hash when this worker computed it); and per part, the byte ranges of its
+    file written, in order (the rest of the chunk's rows are holes).
     """
     kind, params, outs, start, rows, old_files = task
     blocks = [
@@ -341,14 +344,17 @@ def decode_chunk(task: tuple[Any, ...]) -> list[tuple[int, str | None, tuple, st
     # Reused rows are copied file to file, runs of consecutive rows at a time; the decoded
     # rows are written around them (zero tails, such as audio padding, left as holes).
     taken = {i for i, _ in reused}
+    written: list[list[tuple[int, int]]] = []
     for (out, _, _), block, k in zip(outs, blocks, range(len(outs)), strict=True):
         for i in set(range(len(rows))) - filled_rows[k] - taken:
             block[i] = 0  # absent or refused: a row of zeros (left as a hole)
+        spans = []
         for first, count in _runs([(i, None) for i in range(len(rows)) if i not in taken]):
-            arrays.write_new_rows(out, start + first, block[first : first + count])
+            spans += arrays.write_new_rows(out, start + first, block[first : first + count])
         for (first, old_first), count in _runs(reused):
-            arrays.copy_rows(old_files[k], old_first, out, start + first, count)
-    return results
+            spans += arrays.copy_rows(old_files[k], old_first, out, start + first, count)
+        written.append(sorted(spans))
+    return results, written
 
 
 def _runs(pairs: list[tuple[int, int | None]]) -> list[tuple[Any, int]]:

@@ -241,7 +241,7 @@ def prepare(
                 yield kind, params, outs, start, rows, old.arrays if old else None
 
         decoded = 0
-        for results in parallel.ordered_map(decode_chunk, tasks(), workers):
+        for results, written in parallel.ordered_map(decode_chunk, tasks(), workers):
             for i, reason, filled, digest in results:
                 cell = cells[i]
                 if digest is not None:
@@ -254,9 +254,9 @@ def prepare(
                         digests[part][i] = sources.hashes[cell] if here else None
             done += len(results)
             decoded += len(results)
-            for part in parts:
+            for part, spans in zip(parts, written, strict=True):
                 if part in followers and not rejected:
-                    followers[part].rows_done(decoded)
+                    followers[part].rows_done(decoded, spans)
             progress("decoding media", done, total)
 
     for col in columns:

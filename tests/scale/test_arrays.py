@@ -94,17 +94,29 @@ def test_hash_taken_while_rows_are_written_is_the_file_hash(tmp_path, monkeypatc
     assert follower.hexdigest() == hashlib.sha256((tmp_path / "ref.npy").read_bytes()).hexdigest()
 
 
+@pytest.mark.parametrize("told", [False, True], ids=["holes asked", "ranges told"])
 @pytest.mark.parametrize("block_bytes", [4096, 1 << 20])
-def test_hash_of_a_file_with_holes_is_the_file_hash(tmp_path, monkeypatch, block_bytes):
+def test_hash_of_a_file_with_holes_is_the_file_hash(tmp_path, monkeypatch, block_bytes, told):
+    """The follower finds the data by asking the file (SEEK_DATA), or is told the ranges
+    the writers wrote (new rows, and rows copied from another file)."""
     monkeypatch.setattr(arrays, "HASH_BLOCK_BYTES", block_bytes)
     monkeypatch.setattr(arrays, "_ZEROS", memoryview(bytes(block_bytes)))
     data = _padded_rows(10, 4096)
+    src = tmp_path / "src.npy"
+    arrays.create(src, 10, (4096,), np.float32)
+    arrays.write_new_rows(src, 0, data)
     path = tmp_path / "a.npy"
-    arrays.create(path, 12, (4096,), np.float32)
+    arrays.create(path, 14, (4096,), np.float32)
     follower = arrays.FollowingSha256(path)
-    for start, stop in ((0, 3), (3, 4), (4, 10)):  # rows 10 and 11 never written
-        arrays.write_new_rows(path, start, data[start:stop])
-        follower.rows_done(stop)
+    for start, stop in ((0, 3), (3, 4), (4, 10)):  # rows 12 and 13 never written
+        written = arrays.write_new_rows(path, start, data[start:stop])
+        follower.rows_done(stop, written if told else None)
+    written = arrays.copy_rows(src, 1, path, 10, 2)  # rows 1 and 2 again, the 2nd half zeros
+    follower.rows_done(12, written if told else None)
+    expected = np.zeros((14, 4096), np.float32)
+    expected[:10], expected[10:12] = data, data[1:3]
+    np.save(tmp_path / "ref.npy", expected)
+    assert path.read_bytes() == (tmp_path / "ref.npy").read_bytes()
     assert follower.hexdigest() == hashlib.sha256(path.read_bytes()).hexdigest()
     path.write_bytes(path.read_bytes()[:-1])
     with pytest.raises(OSError, match="shorter"):
