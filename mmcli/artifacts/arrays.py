@@ -69,11 +69,14 @@ class FollowingSha256:
         self.sha = hashlib.sha256()
 
     def rows_done(self, rows: int, written: list[tuple[int, int]] | None = None) -> None:
-        """Hash up to row ``rows``. ``written``: the [first, end) byte ranges written since
-        the last call, in order, when the writer knows them (``write_new_rows`` and
-        ``copy_rows`` return them); the rest of those rows is holes. Without it the file
-        is asked where its data is: on ext4 that scans the page cache while the pages
-        are still dirty, seconds for a freshly written file of 20,000 extents."""
+        """Hash up to row ``rows``.
+
+        ``written``: the [first, end) byte ranges of those rows written since the last
+        call, when the writer knows them (``write_new_rows`` and ``copy_rows`` return
+        them); every other byte of those rows reads as zero. Without it the file is asked
+        where its data is: on ext4 that scans the page cache while the pages are still
+        dirty, seconds for a freshly written file of 20,000 extents.
+        """
         end = self.offset + rows * self.row_bytes
         with open(self.path, "rb") as f:
             if os.fstat(f.fileno()).st_size < end:
@@ -81,7 +84,9 @@ class FollowingSha256:
             if written is None:
                 spans = _data_spans(f.fileno(), self.hashed, end)
             else:  # the header is data too
-                spans = [(min(self.hashed, self.offset), self.offset), *written]
+                spans = [(min(self.hashed, self.offset), self.offset), *sorted(written)]
+                if max(stop for _, stop in spans) > end:
+                    raise ValueError(f"{self.path}: a range written lies past row {rows}")
             for first, stop in spans:
                 if stop <= self.hashed:
                     continue

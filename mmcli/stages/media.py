@@ -347,7 +347,7 @@ def decode_chunk(
     written: list[list[tuple[int, int]]] = []
     for (out, _, _), block, k in zip(outs, blocks, range(len(outs)), strict=True):
         for i in set(range(len(rows))) - filled_rows[k] - taken:
-            block[i] = 0  # absent or refused: a row of zeros (left as a hole)
+            block[i] = 0  # absent or refused: a row of zeros (a hole, if long enough)
         spans = []
         for first, count in _runs([(i, None) for i in range(len(rows)) if i not in taken]):
             spans += arrays.write_new_rows(out, start + first, block[first : first + count])

@@ -476,15 +476,21 @@ def _key(cfg: PreprocessConfig, manifest_sha: str, files: dict[str, Any]) -> str
 def _unchanged(cfg: PreprocessConfig, root: Path) -> dict[str, Any] | None:
     """The record at ``cfg.out`` when it is up to date, found without reading the manifest.
 
-    With the manifest's bytes and the parameters as recorded, the manifest names the files
-    that the artifact's ``files.parquet`` lists: their stat signatures against the cache
-    decide, and neither pandas, the schema nor a decoder is needed. None when that cannot
-    tell (a file changed or is not in the cache): the full check then decides.
+    With the manifest's bytes, its format and the parameters as recorded, the manifest
+    names the files that the artifact's ``files.parquet`` lists: their stat signatures
+    against the cache decide, and neither pandas, the schema nor a decoder is needed. None
+    when that cannot tell (a file changed or is not in the cache): the full check decides.
     """
     try:
         manifest_sha = file_sha256(cfg.manifest)
-    except OSError:
-        return None  # the full path reports it
+        record = json.loads((cfg.out / artifacts.RECORD_NAME).read_text(encoding="utf-8"))
+        built_from = Path(record["inputs"]["manifest"]["path"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # no artifact, or no manifest: the full path builds, or says why
+    # The same bytes make the same table only when read as the same format, which the
+    # file name decides (a CSV copied to a .tsv name no longer parses).
+    if built_from.suffix.lower() != cfg.manifest.suffix.lower():
+        return None
     if _surely_stale(cfg.out, cfg.identity(), manifest_sha):
         return None
     import pyarrow as pa
@@ -494,7 +500,7 @@ def _unchanged(cfg: PreprocessConfig, root: Path) -> dict[str, Any] | None:
         # ParquetFile, not read_table: that one loads pyarrow's dataset layer, and pandas.
         files = pq.ParquetFile(cfg.out / "files.parquet").read(columns=["file"])
         cells = [c for c in files.column("file").to_pylist() if isinstance(c, str)]
-    except (OSError, ValueError, pa.ArrowException):
+    except (OSError, ValueError, KeyError, pa.ArrowException):  # KeyError: no such column
         return None
     sources = hash_sources(cells, root, cache_path(cfg.out), lazy=True)
     if sources.pending:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from conftest import invoke, run_ok
 from PIL import Image
@@ -20,7 +22,7 @@ from mmcli.config import ExtractConfig, PreprocessConfig
 from mmcli.encoders.audio import AudioMFCC
 from mmcli.encoders.image import ImageStats
 from mmcli.encoders.text import TextTfidf
-from mmcli.errors import EXIT_USAGE
+from mmcli.errors import EXIT_USAGE, MmcliError
 from mmcli.io import tables
 from mmcli.stages import extract_features, media, preprocess
 
@@ -95,6 +97,11 @@ def test_changed_and_added_rows_are_the_only_work(dataset_copy, tmp_path, monkey
     build(dataset_copy, tmp_path / "clean")
     for artifact in ("prep", "feats"):
         assert digest(tmp_path / "inc" / artifact) == digest(tmp_path / "clean" / artifact)
+        # hashed while written, or linked with the old record's hash: still the file's hash
+        outputs = json.loads((tmp_path / "inc" / artifact / "mmcli.json").read_text())["outputs"]
+        assert {name: info["sha256"] for name, info in outputs.items()} == digest(
+            tmp_path / "inc" / artifact
+        )
 
 
 def test_no_op_rerun_rereads_no_file(dataset, tmp_path, monkeypatch):
@@ -159,6 +166,22 @@ def test_up_to_date_preprocess_reads_no_manifest_table_yet_sees_a_file_appear(
     assert reads.count == 2
     kept = pd.read_parquet(tmp_path / "prep" / "rows.parquet")
     assert kept["_present.image"].all()
+
+
+def test_up_to_date_preprocess_sees_a_new_manifest_format_or_a_damaged_file_list(
+    dataset_copy, tmp_path
+):
+    """Same manifest bytes under another format's name is another table; a file list that
+    cannot be read sends the check down the full path, which rebuilds."""
+    cfg = PreprocessConfig(manifest=dataset_copy, out=tmp_path / "prep", workers=1)
+    preprocess.run(cfg)
+    renamed = dataset_copy.with_suffix(".tsv")
+    shutil.copy(dataset_copy, renamed)
+    with pytest.raises(MmcliError):  # a CSV read as TSV has no target column
+        preprocess.run(cfg.model_copy(update={"manifest": renamed}))
+    pq.write_table(pa.table({"path": ["x"]}), tmp_path / "prep" / "files.parquet")
+    assert preprocess.run(cfg)["status"] == "built"
+    assert preprocess.run(cfg)["status"] == "up-to-date"
 
 
 def test_new_decoding_parameters_reuse_nothing(dataset, tmp_path, monkeypatch):
@@ -317,3 +340,21 @@ def test_unchanged_text_number_and_category_columns_are_linked_not_refitted(
     monkeypatch.undo()
     build(dataset_copy, tmp_path / "clean")
     assert digest(feats) == digest(tmp_path / "clean/feats")
+
+
+def test_a_row_left_empty_is_zeros_though_its_buffer_held_an_earlier_chunk(
+    dataset_copy, tmp_path, monkeypatch
+):
+    """Workers reuse one buffer from chunk to chunk: a missing file's row, kept, must
+    read as zeros, not as the row decoded at that place in the chunk before."""
+    monkeypatch.setattr(preprocess, "CHUNK", 4)
+    df = pd.read_csv(dataset_copy)
+    (dataset_copy.parent / df.loc[5, "image"]).unlink()  # row 1 of the 2nd chunk
+    cfg = PreprocessConfig(manifest=dataset_copy, out=tmp_path / "prep", workers=1, on_error="keep")
+    preprocess.run(cfg)
+    rows = pd.read_parquet(tmp_path / "prep" / "rows.parquet")
+    images = np.load(tmp_path / "prep" / "arrays" / "image.npy")
+    at = {row: i for i, row in enumerate(rows["_row"])}
+    assert not rows["_present.image"][at[5]]
+    assert not images[at[5]].any()
+    assert images[at[1]].any() and images[at[9]].any()  # the same place, decoded
