@@ -391,8 +391,13 @@ def run(
     """Run the preprocess stage; returns a summary (also when already up to date)."""
     summary: dict[str, Any] = {"stage": "preprocess", "out": str(cfg.out)}
     root = (cfg.data_root or cfg.manifest.parent).resolve()
-    if not force and (record := _unchanged(cfg, root)) is not None:
-        return {**summary, "status": "up-to-date", **record["summary"]}
+    previous = None if force else _read_record(cfg.out)
+    try:
+        manifest_sha: str | None = file_sha256(cfg.manifest)
+    except OSError:
+        manifest_sha = None  # reading the table below says why
+    if previous and manifest_sha and _unchanged(cfg, root, previous, manifest_sha):
+        return {**summary, "status": "up-to-date", **previous["summary"]}
     from mmcli.io.tables import read_table
 
     df = read_table(cfg.manifest)
@@ -404,11 +409,11 @@ def run(
     part = df.iloc[start:stop].reset_index(drop=True)
     progress("hashing input files", 0, None)
     workers = parallel.resolve_workers(cfg.workers)
-    manifest = {"path": str(cfg.manifest), "sha256": file_sha256(cfg.manifest)}
+    manifest = {"path": str(cfg.manifest), "sha256": manifest_sha or file_sha256(cfg.manifest)}
     # When the parameters or the manifest changed, or there is no artifact yet, the stage
     # builds whatever the files hold: files the stat cache does not know are then hashed
     # by the decoding workers, not read in a serial pass first.
-    stale = force or _surely_stale(cfg.out, cfg.identity(), manifest["sha256"])
+    stale = force or _surely_stale(previous, cfg.identity(), manifest["sha256"])
     cells = media_cells(part, schema)
     sources = hash_sources(cells, root, cache_path(cfg.out), workers, lazy=stale)
     if not stale:
@@ -473,26 +478,28 @@ def _key(cfg: PreprocessConfig, manifest_sha: str, files: dict[str, Any]) -> str
     )
 
 
-def _unchanged(cfg: PreprocessConfig, root: Path) -> dict[str, Any] | None:
-    """The record at ``cfg.out`` when it is up to date, found without reading the manifest.
+def _unchanged(
+    cfg: PreprocessConfig, root: Path, record: dict[str, Any], manifest_sha: str
+) -> bool:
+    """Whether ``record``, the artifact at ``cfg.out``, is up to date, found without
+    reading the manifest.
 
     With the manifest's bytes, its format and the parameters as recorded, the manifest
     names the files that the artifact's ``files.parquet`` lists: their stat signatures
-    against the cache decide, and neither pandas, the schema nor a decoder is needed. None
-    when that cannot tell (a file changed or is not in the cache): the full check decides.
+    against the cache decide, and neither pandas, the schema nor a decoder is needed.
+    False when that cannot tell (a file changed or is not in the cache): the full check
+    decides.
     """
     try:
-        manifest_sha = file_sha256(cfg.manifest)
-        record = json.loads((cfg.out / artifacts.RECORD_NAME).read_text(encoding="utf-8"))
         built_from = Path(record["inputs"]["manifest"]["path"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # no artifact, or no manifest: the full path builds, or says why
+    except (KeyError, TypeError):
+        return False
     # The same bytes make the same table only when read as the same format, which the
     # file name decides (a CSV copied to a .tsv name no longer parses).
     if built_from.suffix.lower() != cfg.manifest.suffix.lower():
-        return None
-    if _surely_stale(cfg.out, cfg.identity(), manifest_sha):
-        return None
+        return False
+    if _surely_stale(record, cfg.identity(), manifest_sha):
+        return False
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -501,19 +508,28 @@ def _unchanged(cfg: PreprocessConfig, root: Path) -> dict[str, Any] | None:
         files = pq.ParquetFile(cfg.out / "files.parquet").read(columns=["file"])
         cells = [c for c in files.column("file").to_pylist() if isinstance(c, str)]
     except (OSError, ValueError, KeyError, pa.ArrowException):  # KeyError: no such column
-        return None
+        return False
     sources = hash_sources(cells, root, cache_path(cfg.out), lazy=True)
     if sources.pending:
-        return None
-    return artifacts.up_to_date(cfg.out, _key(cfg, manifest_sha, sources.fingerprint()))
+        return False
+    key = _key(cfg, manifest_sha, sources.fingerprint())
+    return artifacts.up_to_date(cfg.out, key) is not None
 
 
-def _surely_stale(out: Path, params: dict[str, Any], manifest_sha: str) -> bool:
-    """True when ``out`` must be rebuilt whatever the media files hold."""
+def _read_record(out: Path) -> dict[str, Any] | None:
+    """The record of the artifact at ``out``, if there is one to read."""
     try:
         record = json.loads((out / artifacts.RECORD_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _surely_stale(record: dict[str, Any] | None, params: dict[str, Any], manifest_sha: str) -> bool:
+    """True when the artifact of ``record`` must be rebuilt whatever the media files hold."""
+    try:
         return record["params"] != params or record["inputs"]["manifest"]["sha256"] != manifest_sha
-    except (OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):
         return True
 
 
