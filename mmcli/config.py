@@ -3,6 +3,16 @@
 A stage's config comes from, in order of precedence: flags given on the command
 line, then ``--config FILE`` (YAML or TOML, keys spelled like the flags), then the
 defaults below. Unknown keys and wrong types are errors, all reported at once.
+
+Each field is also its command's option (``mmcli/cli/_stage.py`` reads them): the
+``description`` is its help, the default (or a Literal's choices) is shown from the
+field itself, and ``json_schema_extra`` says what the field name alone cannot:
+
+- ``"argument": True``: a positional argument, not an option;
+- ``"flags": [...]``: the option's spellings, when not just ``--field-name``;
+- ``"metavar": "K/N"``: the placeholder shown for its value;
+- ``"default_text": "..."``: what a None or empty default means, for the help;
+- ``"config_only": True``: set in a ``--config`` file only, no flag.
 """
 
 from __future__ import annotations
@@ -17,6 +27,9 @@ from mmcli.errors import MissingInputError, UsageError
 
 ColumnType = Literal["image", "audio", "video", "text", "number", "category", "ignore"]
 
+_ARGUMENT: dict[str, Any] = {"argument": True}
+_OUT_FLAGS: dict[str, Any] = {"flags": ["--out", "-o"]}
+
 
 class StageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -25,7 +38,8 @@ class StageConfig(BaseModel):
     PATH_FIELDS: ClassVar[tuple[str, ...]] = ()
     #: Fields that change speed, not results (worker counts): not part of the identity either.
     RUNTIME_FIELDS: ClassVar[tuple[str, ...]] = ("wait",)
-    #: Wait for another run's lock on the output instead of failing at once.
+    #: Wait for another run's lock on the output instead of failing at once (`--wait`,
+    #: one of the options every command shares: mmcli/cli/_common.py).
     wait: bool = False
 
     def identity(self) -> dict[str, Any]:
@@ -37,10 +51,19 @@ class RowStageConfig(StageConfig):
     """A stage that maps over rows: worker processes, and shards for many machines."""
 
     RUNTIME_FIELDS = ("wait", "workers")
-    #: Worker processes for decoding and encoding; None (the default) uses every core.
-    workers: int | None = Field(None, ge=1)
-    #: "K/N": do only the K-th of N equal blocks of rows; `mmcli merge` joins the shards.
-    shard: str | None = Field(None, pattern=r"^[0-9]+/[0-9]+$")
+    workers: int | None = Field(
+        None,
+        ge=1,
+        description="Worker processes for decoding and encoding; results do not depend on it.",
+        json_schema_extra={"flags": ["--workers", "-j"], "default_text": "every core"},
+    )
+    shard: str | None = Field(
+        None,
+        pattern=r"^[0-9]+/[0-9]+$",
+        description="Do only the K-th of N equal blocks of rows (for make -j, job arrays, "
+        "several machines); join the N outputs with `mmcli merge`.",
+        json_schema_extra={"metavar": "K/N"},
+    )
 
     @model_validator(mode="after")
     def _check_shard(self) -> RowStageConfig:
@@ -59,26 +82,68 @@ class RowStageConfig(StageConfig):
 
 class PreprocessConfig(RowStageConfig):
     PATH_FIELDS = ("manifest", "out", "data_root")
-    manifest: Path
-    out: Path = Path("prep")
-    target: str = "label"
-    task: Literal["auto", "classification", "regression"] = "auto"
-    inputs: dict[str, ColumnType] = Field(default_factory=dict)
-    id_column: str | None = None
-    data_root: Path | None = None
-    image_size: int = Field(64, ge=8, le=1024)
-    sample_rate: int = Field(16000, ge=1000, le=192000)
-    audio_seconds: float = Field(2.0, gt=0, le=600)
-    #: Frames sampled uniformly over each video clip (a short clip repeats frames).
-    video_frames: int = Field(8, ge=1, le=256)
-    #: Longer clips are refused from their header, before any decoding.
-    video_max_seconds: float = Field(120.0, gt=0, le=3600)
-    val_fraction: float = Field(0.15, ge=0, lt=1)
-    test_fraction: float = Field(0.15, ge=0, lt=1)
-    seed: int = 0
-    on_error: Literal["skip", "fail", "keep"] = "skip"
-    #: Fail when more rows than this are rejected: a count (>= 1) or a fraction (< 1).
-    max_errors: float | None = Field(None, ge=0)
+    manifest: Path = Field(
+        description="CSV, Parquet or JSONL table, one row per sample.",
+        json_schema_extra=_ARGUMENT,
+    )
+    out: Path = Field(
+        Path("prep"), description="Output artifact folder.", json_schema_extra=_OUT_FLAGS
+    )
+    target: str = Field("label", description="Target column.")
+    task: Literal["auto", "classification", "regression"] = Field(
+        "auto", description="What to predict; auto decides from the target column."
+    )
+    inputs: dict[str, ColumnType] = Field(
+        default_factory=dict,
+        description="A column's type (image, audio, video, text, number, category, ignore); "
+        "repeatable or comma-separated; overrides inference.",
+        json_schema_extra={"flags": ["--input"], "metavar": "COLUMN:TYPE"},
+    )
+    id_column: str | None = Field(
+        None,
+        description="Column of sample ids (not a feature).",
+        json_schema_extra={"default_text": "id, if present"},
+    )
+    data_root: Path | None = Field(
+        None,
+        description="Folder that relative paths resolve against and no path may leave.",
+        json_schema_extra={"default_text": "the manifest's folder"},
+    )
+    image_size: int = Field(64, ge=8, le=1024, description="Images are resized to SIZE x SIZE.")
+    sample_rate: int = Field(
+        16000, ge=1000, le=192000, description="Audio is resampled to this rate in Hz."
+    )
+    audio_seconds: float = Field(
+        2.0, gt=0, le=600, description="Audio is trimmed or zero-padded to this length."
+    )
+    video_frames: int = Field(
+        8,
+        ge=1,
+        le=256,
+        description="Frames sampled uniformly over each video clip "
+        "(a shorter clip repeats frames).",
+    )
+    video_max_seconds: float = Field(
+        120.0,
+        gt=0,
+        le=3600,
+        description="Video clips longer than this are refused from their header, before decoding.",
+    )
+    val_fraction: float = Field(0.15, ge=0, lt=1, description="Share of rows for validation.")
+    test_fraction: float = Field(0.15, ge=0, lt=1, description="Share of rows for test.")
+    seed: int = Field(0, description="Seed of the split.")
+    on_error: Literal["skip", "fail", "keep"] = Field(
+        "skip",
+        description="A bad cell: skip the row (listed in rejected.parquet), fail at once, "
+        "or keep the row with that value missing.",
+    )
+    max_errors: float | None = Field(
+        None,
+        ge=0,
+        description="Fail (exit 3) when more rows are rejected than this: a count, "
+        "or a fraction below 1.",
+        json_schema_extra={"default_text": "no limit"},
+    )
 
     @model_validator(mode="after")
     def _fractions(self) -> PreprocessConfig:
@@ -89,85 +154,187 @@ class PreprocessConfig(RowStageConfig):
 
 class ExtractConfig(RowStageConfig):
     PATH_FIELDS = ("prep", "out")
-    prep: Path
-    out: Path = Path("feats")
-    image: str = "stats"
-    audio: str = "mfcc"
-    text: str = "tfidf"
-    number: str = "standard"
-    category: str = "onehot"
-    #: The image encoder applied to every sampled frame of a video column.
-    video: str = "stats"
-    #: How frame features are pooled over time: mean, or mean and std side by side.
-    video_pool: Literal["mean", "meanstd"] = "meanstd"
+    prep: Path = Field(description="A preprocess artifact.", json_schema_extra=_ARGUMENT)
+    out: Path = Field(
+        Path("feats"), description="Output artifact folder.", json_schema_extra=_OUT_FLAGS
+    )
+    image: str = Field(
+        "stats",
+        description="Image encoder: stats, pixels or efficientnet-lite0 (pretrained extra; "
+        "preprocess with --image-size 224). `mmcli encoders` lists them.",
+    )
+    audio: str = Field(
+        "mfcc", description="Audio encoder: mfcc, logmel or resemblyzer (pretrained extra)."
+    )
+    text: str = Field(
+        "tfidf", description="Text encoder: tfidf, hashing or minilm (pretrained extra)."
+    )
+    # One encoder each so far: no flag until there is a choice to make.
+    number: str = Field(
+        "standard", description="Number encoder.", json_schema_extra={"config_only": True}
+    )
+    category: str = Field(
+        "onehot", description="Category encoder.", json_schema_extra={"config_only": True}
+    )
+    video: str = Field(
+        "stats", description="Image encoder applied to every sampled frame of a video column."
+    )
+    video_pool: Literal["mean", "meanstd"] = Field(
+        "meanstd", description="Frame features pooled over time: mean, or mean and std."
+    )
 
 
 class MergeConfig(StageConfig):
     PATH_FIELDS = ("shards", "out")
-    shards: list[Path] = Field(min_length=1)
-    out: Path
+    shards: list[Path] = Field(
+        min_length=1,
+        description="The N shard artifacts of one preprocess or extract-features run.",
+        json_schema_extra={"argument": True, "metavar": "SHARD..."},
+    )
+    out: Path = Field(description="Output artifact folder.", json_schema_extra=_OUT_FLAGS)
 
 
 class FuseConfig(StageConfig):
     PATH_FIELDS = ("feats", "out")
-    feats: Path
-    out: Path = Path("fused")
-    method: Literal["concat", "weighted-sum"] = "concat"
-    weights: dict[str, float] = Field(default_factory=dict)
-    width: int = Field(64, ge=1, le=4096)
-    seed: int = 0
+    feats: Path = Field(description="An extract-features artifact.", json_schema_extra=_ARGUMENT)
+    out: Path = Field(
+        Path("fused"), description="Output artifact folder.", json_schema_extra=_OUT_FLAGS
+    )
+    method: Literal["concat", "weighted-sum"] = Field(
+        "concat", description="How the columns' features are combined."
+    )
+    weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per-column weights, e.g. image=1,text=0.5; repeatable.",
+        json_schema_extra={"default_text": "1 each", "metavar": "COLUMN=WEIGHT"},
+    )
+    width: int = Field(
+        64, ge=1, le=4096, description="Common width columns are projected to for weighted-sum."
+    )
+    seed: int = Field(0, description="Seed of the weighted-sum projections.")
 
 
 class TrainConfig(StageConfig):
     PATH_FIELDS = ("data", "out")
     #: Fields that change how fast training runs, never its result (beyond float rounding).
     RUNTIME_FIELDS = ("wait", "workers", "device")
-    data: Path
-    out: Path = Path("model")
-    model: Literal["auto", "logistic", "mlp", "e2e"] = "auto"
-    fusion: Literal["auto", "none", "concat", "weighted-sum", "gated", "attention"] = "auto"
-    hidden: int = Field(128, ge=1)
-    dropout: float = Field(0.2, ge=0, lt=1)
-    width: int = Field(64, ge=1)
-    conv_channels: list[int] = Field(default_factory=lambda: [16, 32, 64], min_length=1)
-    rnn: Literal["gru", "lstm"] = "gru"
-    rnn_hidden: int = Field(64, ge=1)
-    embed_dim: int = Field(64, ge=1)
-    text_max_len: int = Field(32, ge=1)
-    #: Video frames: one CNN shared by all frames, then a mean over time or a GRU.
-    video_temporal: Literal["pool", "gru"] = "pool"
-    modality_dropout: float = Field(0.0, ge=0, lt=1)
-    epochs: int = Field(200, ge=1)
-    batch_size: int = Field(64, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(1e-4, ge=0)
-    patience: int = Field(20, ge=1)
-    class_weight: Literal["none", "balanced"] = "none"
-    sampler: Literal["shuffle", "weighted"] = "shuffle"
-    augment: Literal["none", "all", "minority"] = "none"
-    loss: Literal["auto", "cross-entropy", "mse", "huber"] = "auto"
-    workers: int = Field(0, ge=0)
-    #: auto picks CUDA, then MPS, then the CPU; results agree up to float rounding.
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    seed: int = 0
+    data: Path = Field(
+        description="A fuse artifact (heads, learned fusion over its blocks) "
+        "or a preprocess artifact (--model e2e).",
+        json_schema_extra=_ARGUMENT,
+    )
+    out: Path = Field(
+        Path("model"), description="Output artifact folder.", json_schema_extra=_OUT_FLAGS
+    )
+    model: Literal["auto", "logistic", "mlp", "e2e"] = Field(
+        "auto",
+        description="logistic, mlp (on a fuse artifact) or e2e (CNN/RNN towers on a "
+        "preprocess artifact); auto: mlp on fuse, e2e on preprocess.",
+    )
+    fusion: Literal["auto", "none", "concat", "weighted-sum", "gated", "attention"] = Field(
+        "auto", description="Fusion inside the model; auto: none on fuse, concat for e2e."
+    )
+    hidden: int = Field(128, ge=1, description="Hidden width of the MLP head.")
+    dropout: float = Field(0.2, ge=0, lt=1, description="Dropout of the MLP head.")
+    width: int = Field(64, ge=1, description="Embedding width of each column tower.")
+    conv_channels: list[int] = Field(
+        default_factory=lambda: [16, 32, 64],
+        min_length=1,
+        description="Channels of each conv block of the image and audio CNNs; "
+        "the count is the depth.",
+    )
+    rnn: Literal["gru", "lstm"] = Field("gru", description="Text tower cell.")
+    rnn_hidden: int = Field(64, ge=1, description="Text RNN hidden size per direction.")
+    embed_dim: int = Field(64, ge=1, description="Word embedding size.")
+    text_max_len: int = Field(32, ge=1, description="Tokens kept per text.")
+    #: One CNN shared by all frames, then a mean over time or a GRU.
+    video_temporal: Literal["pool", "gru"] = Field(
+        "pool",
+        description="Video tower over its frames' CNN features: pool (mean over time) or gru.",
+    )
+    modality_dropout: float = Field(
+        0.0, ge=0, lt=1, description="Drop each whole column with this probability in training."
+    )
+    epochs: int = Field(200, ge=1, description="At most this many epochs.")
+    batch_size: int = Field(64, ge=1, description="Rows per step.")
+    lr: float = Field(1e-3, gt=0, description="AdamW learning rate.")
+    weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay.")
+    patience: int = Field(
+        20, ge=1, description="Stop after this many epochs without a better val loss."
+    )
+    class_weight: Literal["none", "balanced"] = Field(
+        "none", description="balanced: loss weights inversely proportional to class counts."
+    )
+    sampler: Literal["shuffle", "weighted"] = Field(
+        "shuffle", description="weighted: draw rows so classes come equally often."
+    )
+    augment: Literal["none", "all", "minority"] = Field(
+        "none",
+        description="Augment all rows, or minority (only classes below the median count): "
+        "image flips/shifts/colour, audio gain/noise/masks, text token dropout.",
+    )
+    loss: Literal["auto", "cross-entropy", "mse", "huber"] = Field(
+        "auto",
+        description="Regression loss; auto: mse (classification always uses cross-entropy).",
+    )
+    workers: int = Field(
+        0,
+        ge=0,
+        description="Data-loader worker processes for augmentation; results do not depend on it.",
+    )
+    #: Results agree up to float rounding whichever device runs.
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto",
+        description="auto picks CUDA, then MPS, then the CPU. Under torchrun, "
+        "training runs data-parallel over its processes.",
+    )
+    seed: int = Field(0, description="Seed of initialisation, shuffling and augmentation.")
 
 
 class EvaluateConfig(StageConfig):
     PATH_FIELDS = ("model", "data", "out")
-    model: Path
-    data: Path
-    out: Path = Path("eval")
-    split: Literal["train", "val", "test", "all"] = "test"
-    fail_under: list[str] = Field(default_factory=list)
+    model: Path = Field(description="A train artifact.", json_schema_extra=_ARGUMENT)
+    data: Path = Field(
+        description="The artifact it was trained on (fuse, or preprocess for e2e models).",
+        json_schema_extra=_ARGUMENT,
+    )
+    out: Path = Field(
+        Path("eval"), description="Output artifact folder.", json_schema_extra=_OUT_FLAGS
+    )
+    split: Literal["train", "val", "test", "all"] = Field(
+        "test", description="Which rows are scored."
+    )
+    fail_under: list[str] = Field(
+        default_factory=list,
+        description="Exit with code 5 when METRIC is below VALUE "
+        "(above, for mae/rmse/log_loss). Repeatable or comma-separated.",
+        json_schema_extra={"metavar": "METRIC=VALUE"},
+    )
 
 
 class PredictConfig(StageConfig):
     PATH_FIELDS = ("model", "table", "out", "data_root")
-    model: Path
-    table: Path
-    out: Path = Path("predictions.csv")
-    data_root: Path | None = None
-    on_error: Literal["skip", "fail", "keep"] = "skip"
+    model: Path = Field(description="A train artifact.", json_schema_extra=_ARGUMENT)
+    table: Path = Field(
+        description="New rows: CSV, Parquet or JSONL with the training columns "
+        "(the target may be absent).",
+        json_schema_extra=_ARGUMENT,
+    )
+    out: Path = Field(
+        Path("predictions.csv"),
+        description="Predictions file; its extension picks CSV, Parquet or JSONL.",
+        json_schema_extra=_OUT_FLAGS,
+    )
+    data_root: Path | None = Field(
+        None,
+        description="Folder that relative paths resolve against.",
+        json_schema_extra={"default_text": "the table's folder"},
+    )
+    on_error: Literal["skip", "fail", "keep"] = Field(
+        "skip",
+        description="A bad cell: skip the row (its error is in the output), fail, "
+        "or keep it with that value missing.",
+    )
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """The ``mmcli`` command: one Typer app, every command registered in one visible list.
 
 Each command module imports only typer at load time; the stages (and torch,
-librosa, pandas) load inside the command that runs, so ``mmcli --help`` is fast.
+librosa, pandas) load inside the command that runs, so ``mmcli --help`` is fast. A
+stage command's options come from its config model (``_stage.py``), built only when
+that command is parsed.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from mmcli.cli import (
     train,
 )
 from mmcli.cli._common import Interrupted
+from mmcli.cli._stage import StageCommand
 
 COMMANDS = [
     ("preprocess", preprocess.command),
@@ -57,7 +60,7 @@ app = typer.Typer(
 )
 
 for _name, _function in COMMANDS:
-    app.command(_name)(_function)
+    app.command(_name, cls=StageCommand if hasattr(_function, "stage") else None)(_function)
 
 
 def _version(value: bool) -> None:

@@ -33,25 +33,6 @@ WaitOpt = Annotated[
 ForceOpt = Annotated[
     bool, typer.Option("--force", help="Rebuild even if the output is up to date.")
 ]
-WorkersOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--workers",
-        "-j",
-        min=1,
-        help="Worker processes for decoding and encoding; results do not depend on it. "
-        "(default: every core)",
-    ),
-]
-ShardOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--shard",
-        metavar="K/N",
-        help="Do only the K-th of N equal blocks of rows (for make -j, job arrays, several "
-        "machines); join the N outputs with `mmcli merge`.",
-    ),
-]
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(
