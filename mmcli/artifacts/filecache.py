@@ -12,6 +12,8 @@ import json
 import os
 from pathlib import Path
 
+from mmcli.artifacts.hashing import stream_sha256
+
 
 def cache_path(out: Path) -> Path:
     return out.parent / f".{out.name}.files.json"
@@ -21,8 +23,8 @@ def signature(st: os.stat_result) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
 
 
-#: Files up to this size are hashed from one read() (hashlib.file_digest allocates a 256 KiB
-#: buffer per call, which costs more than hashing a small file).
+#: Files up to this size are hashed from one read() (a block buffer per call costs more
+#: than hashing a small file).
 SMALL_FILE = 1 << 20
 
 
@@ -39,7 +41,7 @@ def read_and_hash(path: str, max_bytes: int) -> tuple[bytes | None, str]:
     try:
         with open(path, "rb") as f:
             if os.fstat(f.fileno()).st_size > max_bytes:
-                return None, hashlib.file_digest(f, "sha256").hexdigest()
+                return None, stream_sha256(f)
             data = f.read()
         return data, hashlib.sha256(data).hexdigest()
     except OSError as exc:
