@@ -1,6 +1,7 @@
 """Artifacts: folders published atomically, recorded in mmcli.json, identified by content."""
 
-from mmcli.artifacts.publish import Builder, exclusive, locked, rebuild_reason, up_to_date
+from mmcli.artifacts.locks import locked, reading
+from mmcli.artifacts.publish import Builder, exclusive, rebuild_reason, up_to_date
 from mmcli.artifacts.record import RECORD_NAME, Artifact, cache_key, load
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "exclusive",
     "load",
     "locked",
+    "reading",
     "rebuild_reason",
     "up_to_date",
 ]

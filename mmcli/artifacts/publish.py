@@ -9,23 +9,21 @@ two runs from writing the same artifact at once.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import functools
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from mmcli import __version__
 from mmcli.artifacts.hashing import file_sha256, json_sha256
-from mmcli.artifacts.record import RECORD_NAME, library_versions
-from mmcli.errors import IOFailure, LockedError, UsageError
+from mmcli.artifacts.locks import locked, reading
+from mmcli.artifacts.record import FORMAT, RECORD_NAME, library_versions, seed_verified, verify
+from mmcli.errors import IOFailure, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,13 +37,10 @@ def up_to_date(out: Path, key: str) -> dict[str, Any] | None:
         record = json.loads((out / RECORD_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if record.get("key") != key:
+    if record.get("key") != key or record.get("format") != FORMAT:
         return None
     for name, info in record.get("outputs", {}).items():
-        try:
-            if (out / name).stat().st_size != info["bytes"]:
-                return None
-        except OSError:
+        if verify(out, name, info["sha256"]) is not None:  # the content, not only the size
             return None
     return record
 
@@ -56,6 +51,8 @@ def rebuild_reason(out: Path, params: dict[str, Any]) -> str:
         record = json.loads((Path(out) / RECORD_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return "no complete artifact yet"
+    if record.get("format") != FORMAT:
+        return f"built by an older mmcli (record format {record.get('format')})"
     old = record.get("params", {})
     changed = sorted(k for k in set(old) | set(params) if old.get(k) != params.get(k))
     if changed:
@@ -141,7 +138,7 @@ class Builder:
             digest = self.hashed.get(rel) or file_sha256(path)
             outputs[rel] = {"sha256": digest, "bytes": path.stat().st_size}
         self.record = {
-            "format": 1,
+            "format": FORMAT,
             "stage": self.stage,
             "mmcli_version": __version__,
             "key": self.key,
@@ -164,6 +161,7 @@ class Builder:
         if self.out.exists():
             os.rename(self.out, old)
         os.rename(self.dir, self.out)
+        seed_verified(self.out, outputs)
         remove_replaced(old)
 
 
@@ -195,68 +193,42 @@ def remove_replaced(old: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-#: Lock file descriptors this process holds.
-_HELD: set[int] = set()
-
-
-def _drop_inherited_locks() -> None:
-    # A forked worker shares its parent's open lock file; were it kept, a lock would
-    # outlive a killed parent for as long as its workers run. Only the parent holds it.
-    for fd in list(_HELD):
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-    _HELD.clear()
-
-
-os.register_at_fork(after_in_child=_drop_inherited_locks)
-
-
-@contextmanager
-def locked(out: Path, wait: bool = False) -> Iterator[None]:
-    """Hold the lock of output ``out`` (a ``.NAME.lock`` file beside it) for a whole run.
-
-    The kernel drops a flock when its holder dies, so a killed run never blocks the next.
-    """
-    out = Path(out)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(out.parent / f".{out.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as err:
-        raise IOFailure(f"{out}: cannot create its lock file ({err})") from err
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
-            if not wait:
-                raise LockedError(
-                    f"{out}: locked by {holder}", hint="wait for that run to finish, or pass --wait"
-                ) from None
-            print(f"mmcli: {out} is locked by {holder}; waiting", file=sys.stderr, flush=True)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"PID {os.getpid()} (mmcli {' '.join(sys.argv[1:2])})".encode(), 0)
-        _HELD.add(fd)
-        yield
-    finally:
-        _HELD.discard(fd)
-        os.close(fd)
-
-
 def exclusive(run: F) -> F:
-    """Decorate a stage's ``run(cfg, ...)``: the whole run holds ``cfg.out``'s lock."""
+    """Decorate a stage's ``run(cfg, ...)``: the whole run holds ``cfg.out``'s lock, and a
+    shared lock on every input artifact it loads; an output that overlaps an input is a
+    usage error."""
 
     @functools.wraps(run)
     def wrapper(cfg: Any, *args: Any, **kwargs: Any) -> Any:
+        check_overlap(cfg)
+        wait = getattr(cfg, "wait", False)
         if kwargs.get("dry_run"):  # writes nothing, so it takes no lock and makes no folder
             return run(cfg, *args, **kwargs)
         if int(os.environ.get("RANK", "0")) > 0:  # under torchrun, rank 0 alone writes
-            return run(cfg, *args, **kwargs)
-        with locked(cfg.out, getattr(cfg, "wait", False)):
+            with reading(wait):
+                return run(cfg, *args, **kwargs)
+        with locked(cfg.out, wait), reading(wait):
             return run(cfg, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def check_overlap(cfg: Any) -> None:
+    """Refuse an output that is, lies inside, or holds one of the stage's inputs: publishing
+    it would replace or delete what the stage reads."""
+    out = Path(cfg.out).resolve()
+    for name in cfg.PATH_FIELDS:
+        if name in ("out", "data_root"):  # a work folder inside the data folder is usual
+            continue
+        value = getattr(cfg, name)
+        for given in value if isinstance(value, list) else [value]:
+            if given is None:
+                continue
+            path = Path(given).resolve()
+            if out == path or path in out.parents or out in path.parents:
+                raise UsageError(
+                    f"--out {cfg.out}: the output would "
+                    + ("replace" if out == path else "overlap")
+                    + f" the input {given}",
+                    hint="choose an output folder apart from the inputs",
+                )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -11,10 +12,15 @@ from typing import Any
 
 from mmcli import __version__
 from mmcli.artifacts.hashing import json_sha256
+from mmcli.artifacts.locks import hold_shared
 from mmcli.errors import MissingInputError, UsageError
 
 RECORD_NAME = "mmcli.json"
-FORMAT = 1
+#: The shape of mmcli.json. 2: paths (manifest, data root, upstream) relative to the
+#: artifact's own folder, output names checked to stay inside it.
+FORMAT = 2
+#: How many artifacts a chain may hold before it is taken for a damaged record.
+MAX_CHAIN = 32
 _LIBRARIES = (
     "torch",
     "numpy",
@@ -49,23 +55,36 @@ class Artifact:
         return dict(self.record.get("params", {}))
 
     def file(self, name: str) -> Path:
-        """Path of one of the artifact's recorded output files, checked against its record."""
+        """Path of one of the artifact's recorded output files, its content checked.
+
+        Only a regular file inside the artifact folder is ever opened (no link, FIFO or
+        device, nothing outside), and its SHA-256 must be the recorded one: a file changed
+        in place, even keeping its size, is refused.
+        """
         info = self.record.get("outputs", {}).get(name)
-        if info is None:
+        if info is None or not safe_name(name):
             raise MissingInputError(
                 f"{self.path}: artifact has no file {name!r}", hint="rebuild it with --force"
             )
-        path = self.path / name
-        try:
-            size = path.stat().st_size
-        except OSError:
-            size = -1
-        if size != info["bytes"]:
+        problem = verify(self.path, name, info["sha256"])
+        if problem:
             raise MissingInputError(
-                f"{path}: missing or changed since the artifact was written",
+                f"{self.path / name}: {problem}",
                 hint="rebuild it with --force (`mmcli status` checks every file)",
             )
-        return path
+        return self.path / name
+
+    def damaged(self) -> list[str]:
+        """The recorded output files that are missing or not what was written."""
+        return [
+            name
+            for name, info in self.record.get("outputs", {}).items()
+            if verify(self.path, name, info["sha256"])
+        ]
+
+    def resolve(self, relative: str) -> Path:
+        """A path the record holds relative to this artifact's folder, as the user sees it."""
+        return Path(os.path.normpath(self.path / relative))
 
     def array(self, name: str, mmap: bool = False) -> Any:
         """A ``.npy`` output, never unpickled; a damaged file is a clear error."""
@@ -114,27 +133,40 @@ class Artifact:
                 f"{self.path / name}: unreadable tensors ({exc})", hint="rebuild it with --force"
             ) from None
 
-    def upstream(self) -> Artifact:
+    def upstream(self, role: str = "upstream") -> Artifact:
         """The artifact this one was built from (resolved relative to this folder)."""
-        up = self.record.get("inputs", {}).get("upstream")
+        up = self.record.get("inputs", {}).get(role)
         if not up:
-            raise MissingInputError(
-                f"{self.path}: a {self.stage} artifact has no upstream artifact"
-            )
-        path = (self.path / up["path"]).resolve()
+            raise MissingInputError(f"{self.path}: a {self.stage} artifact has no {role} artifact")
+        path = self.resolve(up["path"])
         art = load(path)
         if art.fingerprint != up["fingerprint"]:
             raise MissingInputError(
-                f"{self.path}: its upstream {path} changed since it was built",
+                f"{self.path}: its {role} {path} changed since it was built",
                 hint=f"rerun `mmcli {self.stage}` to bring it up to date",
             )
         return art
 
     def chain(self) -> list[Artifact]:
-        """This artifact and every upstream one, back to the preprocess artifact."""
+        """This artifact and every upstream one, back to the preprocess artifact.
+
+        A record whose chain loops (an upstream that is itself or a descendant) or runs
+        deeper than any real pipeline is damaged: a clear error, never an endless walk.
+        """
         arts = [self]
+        seen = {self.path.resolve()}
         while arts[-1].record.get("inputs", {}).get("upstream"):
-            arts.append(arts[-1].upstream())
+            up = arts[-1].upstream()
+            real = up.path.resolve()
+            if real in seen or len(arts) >= MAX_CHAIN:
+                raise MissingInputError(
+                    f"{self.path}: its chain of upstream artifacts loops back to {up.path}"
+                    if real in seen
+                    else f"{self.path}: a chain of over {MAX_CHAIN} upstream artifacts",
+                    hint="the record is damaged: rebuild the chain with --force",
+                )
+            seen.add(real)
+            arts.append(up)
         return arts
 
     def find(self, stage: str) -> Artifact:
@@ -143,6 +175,66 @@ class Artifact:
             if art.stage == stage:
                 return art
         raise MissingInputError(f"{self.path}: no {stage} artifact in its chain")
+
+
+def safe_name(name: str) -> bool:
+    """Whether a file name from a record stays inside its artifact folder."""
+    parts = name.split("/")
+    return (
+        bool(name)
+        and "\\" not in name
+        and "\0" not in name
+        and not name.startswith("/")
+        and all(p not in ("", ".", "..") for p in parts)
+    )
+
+
+def verified_cache(path: Path) -> Path:
+    """The stat cache of an artifact's checked outputs, beside it (``.NAME.verified.json``)."""
+    return path.parent / f".{path.name}.verified.json"
+
+
+def verify(folder: Path, name: str, sha256: str) -> str | None:
+    """Why output ``name`` of the artifact at ``folder`` cannot be used, or None.
+
+    As the stat cache of input files: a file whose size, mtime, inode and ctime are those
+    recorded when it was last found to hold ``sha256`` is not read again. An edit in place
+    changes its ctime, whatever it does to the rest.
+    """
+    from mmcli.artifacts.filecache import FileHashes, hash_file
+
+    if not safe_name(name):
+        return "a file name outside the artifact folder"
+    path = folder / name
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return "missing since the artifact was written"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file (a link, FIFO or device is never opened)"
+    cache = FileHashes(verified_cache(folder))
+    sig, known = cache.lookup(name, st)
+    if known == sha256:
+        return None
+    if hash_file(str(path)) != sha256:
+        return "changed since the artifact was written (its content hash differs)"
+    cache.seen = {**cache.known, name: [sig, sha256]}  # keep what other readers checked
+    cache.save()
+    return None
+
+
+def seed_verified(folder: Path, outputs: dict[str, dict[str, Any]]) -> None:
+    """Record the outputs a writer has just hashed, so that readers need not hash them again."""
+    from mmcli.artifacts.filecache import FileHashes, signature
+
+    cache = FileHashes(None)
+    cache.cache = verified_cache(folder)  # a new artifact: what was known is void
+    for name, info in outputs.items():
+        try:
+            cache.record(name, signature(os.lstat(folder / name)), info["sha256"])
+        except OSError:
+            continue
+    cache.save()
 
 
 def load(
@@ -157,6 +249,9 @@ def load(
     record_path = path / RECORD_NAME
     if not path.exists():
         raise MissingInputError(f"{path}: no such artifact")
+    hold_shared(path)  # before the record is read: no writer replaces it under this run
+    if not path.exists():
+        raise MissingInputError(f"{path}: no such artifact")
     if not record_path.is_file():
         raise MissingInputError(
             f"{path}: not a valid mmcli artifact (no {RECORD_NAME}: incomplete, or not mmcli's)"
@@ -166,6 +261,18 @@ def load(
         record["stage"], record["fingerprint"]  # noqa: B018 - required keys
     except (ValueError, KeyError, TypeError) as exc:
         raise MissingInputError(f"{record_path}: unreadable record ({exc})") from None
+    if record.get("format") != FORMAT:
+        raise MissingInputError(
+            f"{path}: built by an older mmcli (record format {record.get('format')}, this "
+            f"mmcli reads {FORMAT})",
+            hint="rebuild it with --force",
+        )
+    outside = [name for name in record.get("outputs", {}) if not safe_name(name)]
+    if outside:
+        raise MissingInputError(
+            f"{record_path}: damaged record: it lists {outside[0]!r}, outside the artifact",
+            hint="rebuild it with --force",
+        )
     if stages and record["stage"] not in stages:
         raise MissingInputError(
             f"{path}: is a {record['stage']} artifact, expected {' or '.join(stages)}"

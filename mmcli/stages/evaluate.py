@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 
 from mmcli import artifacts
+from mmcli.artifacts.hashing import file_sha256
 from mmcli.artifacts.record import relative_to
 from mmcli.config import EvaluateConfig
-from mmcli.errors import DataError
+from mmcli.errors import DataError, MissingInputError
 from mmcli.stages import Progress, no_progress
 
 
@@ -84,6 +85,7 @@ def _evaluate(
     from mmcli.stages.model_inputs import artifact_inputs
     from mmcli.stages.train import load_model, to_predictions
 
+    cells = _manifest_cells(data)  # before any work: an edited manifest stops here
     table = data.table("rows.parquet")
     rows = (
         np.arange(len(table))
@@ -130,7 +132,7 @@ def _evaluate(
     metrics["contributions"] = _contributions(
         model_art, data, table, inputs, predict, y, classes, task, score_name, progress
     )
-    metrics["worst"] = _worst(data, out, predictions, y, task)
+    metrics["worst"] = _worst(cells, out, predictions, y, task)
     metrics = {"task": task, "split": cfg.split, **metrics}
     record_inputs = {
         "model": {
@@ -231,7 +233,7 @@ def _masked_inputs(
 
 
 def _worst(
-    data: artifacts.Artifact,
+    cells: list[dict[str, Any]],
     out: pd.DataFrame,
     predictions: np.ndarray,
     y: np.ndarray,
@@ -244,7 +246,6 @@ def _worst(
     else:
         badness = np.abs(predictions - y)
     order = np.argsort(-badness, kind="stable")[:n]
-    cells = _manifest_cells(data)
     worst = []
     for i in order:
         row = int(out["_row"].iloc[i])
@@ -255,23 +256,35 @@ def _worst(
             "prediction": _plain(out["prediction"].iloc[i]),
             "error": round(float(badness[i]), 6),
         }
-        if cells is not None:
+        if row < len(cells):
             entry["inputs"] = {k: _plain(v) for k, v in cells[row].items()}
         worst.append(entry)
     return worst
 
 
-def _manifest_cells(data: artifacts.Artifact) -> list[dict[str, Any]] | None:
-    from mmcli.errors import MmcliError
-    from mmcli.io.tables import read_table
+def _manifest_cells(data: artifacts.Artifact) -> list[dict[str, Any]]:
+    """Every manifest row's input cells, from the manifest the chain was built from.
 
-    try:
-        prep = data.find("preprocess")
-        df = read_table(prep.record["paths"]["manifest"])
-    except (MmcliError, KeyError):
-        return None  # the manifest moved or changed: report without the input cells
+    The manifest is checked against the hash recorded by preprocess: rows of an edited
+    manifest are not the rows that were scored.
+    """
+    from mmcli.io.tables import read_table
     from mmcli.stages.schema import manifest_columns
 
+    prep = data.find("preprocess")
+    recorded = prep.record["inputs"]["manifest"]
+    manifest = prep.resolve(recorded["path"])
+    try:
+        same = file_sha256(manifest) == recorded["sha256"]
+    except OSError:
+        same = False
+    if not same:
+        raise MissingInputError(
+            f"{manifest}: the manifest is gone or changed since {prep.path} was built",
+            hint=f"rerun the chain from `mmcli preprocess` (`mmcli status {data.path}` says "
+            "what is stale)",
+        )
+    df = read_table(manifest)
     names = [c["name"] for c in manifest_columns(prep.record["schema"])]
     return df[names].to_dict(orient="records")
 

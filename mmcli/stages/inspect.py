@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from mmcli import artifacts
-from mmcli.errors import MmcliError
+from mmcli.artifacts.record import MAX_CHAIN
+from mmcli.errors import MissingInputError, MmcliError
 
 
 def run(path: Path) -> dict[str, Any]:
@@ -15,6 +16,7 @@ def run(path: Path) -> dict[str, Any]:
     record = art.record
     chain = []
     current = art
+    seen = {art.path.resolve()}
     while True:
         entry = {
             "stage": current.stage,
@@ -28,7 +30,7 @@ def run(path: Path) -> dict[str, Any]:
                 chain.append(
                     {
                         "stage": "manifest",
-                        "path": manifest["path"],
+                        "path": str(current.resolve(manifest["path"])),
                         "fingerprint": manifest["sha256"][:16],
                     }
                 )
@@ -38,6 +40,12 @@ def run(path: Path) -> dict[str, Any]:
         except MmcliError as exc:
             chain.append({"stage": "?", "path": "", "problem": exc.message})
             break
+        if current.path.resolve() in seen or len(chain) >= MAX_CHAIN:
+            raise MissingInputError(
+                f"{art.path}: its chain of upstream artifacts loops back to {current.path}",
+                hint="the record is damaged: rebuild the chain with --force",
+            )
+        seen.add(current.path.resolve())
     summary: dict[str, Any] = {
         "stage": "inspect",
         "artifact": str(art.path),

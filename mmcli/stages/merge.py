@@ -84,7 +84,7 @@ def _merge_prep(
     first = shards[0]
     record = first.record
     schema = {k: v for k, v in record["schema"].items() if k != "arrays"}
-    manifest = Path(record["paths"]["manifest"])
+    manifest = first.resolve(record["inputs"]["manifest"]["path"])
     if not manifest.is_file() or file_sha256(manifest) != record["inputs"]["manifest"]["sha256"]:
         raise DataError(
             f"{manifest}: the manifest the shards were made from is gone or changed",
@@ -99,7 +99,8 @@ def _merge_prep(
     )
     every = dict(zip(files["file"], files["sha256"], strict=True))
     inputs = {
-        "manifest": record["inputs"]["manifest"],
+        # Paths relative to the merged artifact, as one run writing it would record them.
+        "manifest": {**record["inputs"]["manifest"], "path": relative_to(manifest, out)},
         "files": {"count": len(every), "sha256": json_sha256(every)},
     }
     key = artifacts.cache_key(
@@ -161,7 +162,9 @@ def _merge_prep(
             {
                 "schema": record["schema"],
                 "summary": prep_stage._lean(summary),
-                "paths": record["paths"],
+                "paths": {
+                    "data_root": relative_to(first.resolve(record["paths"]["data_root"]), out)
+                },
             }
         )
     return summary

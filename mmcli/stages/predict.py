@@ -28,6 +28,11 @@ def run(
     cfg: PredictConfig, progress: Progress = no_progress, force: bool = False
 ) -> dict[str, Any]:
     """Predict every row of ``cfg.table``; writes ``cfg.out`` (CSV, Parquet or JSONL) atomically."""
+    with artifacts.reading(cfg.wait):  # the model's chain stays as read until the end
+        return _run(cfg, progress)
+
+
+def _run(cfg: PredictConfig, progress: Progress) -> dict[str, Any]:
     from mmcli.stages.preprocess import prepare
 
     table_format(cfg.out)  # an unknown output format fails before any work

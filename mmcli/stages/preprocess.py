@@ -28,6 +28,7 @@ from mmcli import artifacts, parallel
 from mmcli.artifacts import arrays
 from mmcli.artifacts.filecache import cache_path
 from mmcli.artifacts.hashing import file_sha256
+from mmcli.artifacts.record import relative_to
 from mmcli.config import PreprocessConfig
 from mmcli.errors import DataError
 from mmcli.io.text import normalise_text
@@ -409,7 +410,12 @@ def run(
     part = df.iloc[start:stop].reset_index(drop=True)
     progress("hashing input files", 0, None)
     workers = parallel.resolve_workers(cfg.workers)
-    manifest = {"path": str(cfg.manifest), "sha256": manifest_sha or file_sha256(cfg.manifest)}
+    # Paths in the record are relative to the artifact's folder: the answer is the same
+    # from any current folder, and a moved work folder keeps its data.
+    manifest = {
+        "path": relative_to(cfg.manifest, cfg.out),
+        "sha256": manifest_sha or file_sha256(cfg.manifest),
+    }
     # When the parameters or the manifest changed, or there is no artifact yet, the stage
     # builds whatever the files hold: files the stat cache does not know are then hashed
     # by the decoding workers, not read in a serial pass first.
@@ -465,7 +471,7 @@ def run(
             {
                 "schema": {**schema, "arrays": array_files(schema)},
                 "summary": _lean(summary),
-                "paths": {"manifest": str(cfg.manifest.resolve()), "data_root": str(root)},
+                "paths": {"data_root": relative_to(root, cfg.out)},
             }
         )
     return summary

@@ -1,8 +1,10 @@
 """status: is each artifact up to date, stale (and why), or incomplete?
 
-Content decides, never modification times: every output file is hashed again and
-compared with the record, the manifest and every image and audio file it names are
-hashed again, and each upstream artifact is checked the same way, recursively.
+Content decides, never modification times alone: every output file is checked against
+its recorded SHA-256 (a file whose size, mtime, inode and ctime are those it had when last
+hashed is not read again), the manifest and every media file it names likewise, and each
+upstream artifact the same way, recursively. Paths in a record are relative to the
+artifact's folder, so the answer is the same from any current folder.
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ from typing import Any
 
 from mmcli import __version__, artifacts
 from mmcli.artifacts.hashing import file_sha256
+from mmcli.artifacts.record import MAX_CHAIN
 from mmcli.errors import MmcliError
+
+#: The state of an artifact whose check has begun and not ended: met again, it is a loop.
+_CHECKING = "checking"
 
 
 def check(path: Path, _seen: dict[Path, dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -24,10 +30,17 @@ def check(path: Path, _seen: dict[Path, dict[str, Any]] | None = None) -> dict[s
     result: dict[str, Any] = {
         "artifact": str(path),
         "stage": None,
-        "state": "up-to-date",
+        "state": _CHECKING,
         "reasons": [],
     }
     seen[key] = result
+    _check(Path(path), result, seen)
+    if result["state"] == _CHECKING:
+        result["state"] = "up-to-date"
+    return result
+
+
+def _check(path: Path, result: dict[str, Any], seen: dict[Path, dict[str, Any]]) -> None:
     leftovers = sorted(p.name for p in Path(path).parent.glob(f".{Path(path).name}.tmp-*"))
     if leftovers:
         result["reasons"].append(f"an interrupted run left {', '.join(leftovers)}")
@@ -36,32 +49,25 @@ def check(path: Path, _seen: dict[Path, dict[str, Any]] | None = None) -> dict[s
     except MmcliError as exc:
         result["state"] = "missing" if not Path(path).exists() else "incomplete"
         result["reasons"].append(exc.message)
-        return result
+        return
     result["stage"] = art.stage
-    damaged = _damaged_outputs(art)
+    damaged = art.damaged()
     if damaged:
         result["state"] = "incomplete"
         result["reasons"] += [f"{name} changed or damaged since it was written" for name in damaged]
-        return result
-    reasons = _stale_reasons(art, seen)
+        return
+    if len(seen) > MAX_CHAIN:
+        result["state"] = "incomplete"
+        result["reasons"].append(f"a chain of over {MAX_CHAIN} upstream artifacts")
+        return
+    problem, reasons = _stale_reasons(art, seen)
     if reasons:
-        result["state"] = "stale"
+        result["state"] = "incomplete" if problem else "stale"
         result["reasons"] += reasons
-    return result
 
 
-def _damaged_outputs(art: artifacts.Artifact) -> list[str]:
-    damaged = []
-    for name, info in art.record.get("outputs", {}).items():
-        try:
-            if file_sha256(art.path / name) != info["sha256"]:
-                damaged.append(name)
-        except OSError:
-            damaged.append(name)
-    return damaged
-
-
-def _stale_reasons(art: artifacts.Artifact, seen: dict) -> list[str]:
+def _stale_reasons(art: artifacts.Artifact, seen: dict) -> tuple[bool, list[str]]:
+    """(whether the record itself is damaged, the reasons it is not up to date)."""
     reasons = []
     if art.record.get("mmcli_version") != __version__:
         reasons.append(f"built by mmcli {art.record.get('mmcli_version')}, this is {__version__}")
@@ -71,8 +77,10 @@ def _stale_reasons(art: artifacts.Artifact, seen: dict) -> list[str]:
     for role in ("upstream", "model"):
         if role not in inputs:
             continue
-        up_path = (art.path / inputs[role]["path"]).resolve()
+        up_path = art.resolve(inputs[role]["path"])
         upstream = check(up_path, seen)
+        if upstream["state"] == _CHECKING:
+            return True, [f"its {role} {up_path} loops back into its own chain"]
         if upstream["state"] in ("missing", "incomplete"):
             reasons.append(f"its {role} {up_path} is {upstream['state']}")
             continue
@@ -80,7 +88,7 @@ def _stale_reasons(art: artifacts.Artifact, seen: dict) -> list[str]:
             reasons.append(f"its {role} {up_path} was rebuilt with different content")
         if upstream["state"] == "stale":
             reasons.append(f"its {role} {up_path} is stale ({upstream['reasons'][0]})")
-    return reasons
+    return False, reasons
 
 
 def _manifest_reasons(art: artifacts.Artifact) -> list[str]:
@@ -89,12 +97,12 @@ def _manifest_reasons(art: artifacts.Artifact) -> list[str]:
     from mmcli.stages.media import hash_sources, media_cells
 
     recorded = art.record["inputs"]
-    manifest = Path(recorded["manifest"]["path"])
+    manifest = art.resolve(recorded["manifest"]["path"])
     if not manifest.is_file():
         return [f"manifest {manifest} is gone"]
     if file_sha256(manifest) != recorded["manifest"]["sha256"]:
         return [f"manifest {manifest} changed"]
-    root = Path(art.record.get("paths", {}).get("data_root", manifest.parent))
+    root = art.resolve(art.record["paths"]["data_root"])
     try:
         df = read_table(manifest)
         start, stop = art.record.get("shard", {}).get("rows", [0, len(df)])

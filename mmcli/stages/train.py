@@ -45,6 +45,14 @@ def resolve_design(cfg: TrainConfig, data_stage: str) -> tuple[str, str]:
     )
 
 
+def resolve_loss(loss: str, task: str) -> str:
+    """The loss once ``auto`` is decided by the task (classification always uses
+    cross-entropy)."""
+    if task == "classification":
+        return "cross-entropy"
+    return "mse" if loss == "auto" else loss
+
+
 @artifacts.exclusive
 def run(
     cfg: TrainConfig,
@@ -55,6 +63,14 @@ def run(
     """Train with early stopping on the val split; returns a summary."""
     data = artifacts.load(cfg.data, stages=("fuse", "preprocess"))
     model_kind, fusion = resolve_design(cfg, data.stage)
+    # The key and the record hold resolved values: naming a default changes nothing.
+    cfg = cfg.model_copy(
+        update={
+            "model": model_kind,
+            "fusion": fusion,
+            "loss": resolve_loss(cfg.loss, data.record["schema"]["target"]["task"]),
+        }
+    )
     key = artifacts.cache_key("train", cfg.identity(), {"upstream": data.fingerprint})
     summary: dict[str, Any] = {"stage": "train", "out": str(cfg.out)}
     if not force and (record := artifacts.up_to_date(cfg.out, key)) is not None:

@@ -26,9 +26,13 @@ def test_publish_writes_record_last_with_hashes(tmp_path):
     assert len(record["fingerprint"]) == 64
     assert artifacts.up_to_date(tmp_path / "out", "k1") == record
     assert artifacts.up_to_date(tmp_path / "out", "other") is None
-    assert [
-        p.name for p in tmp_path.iterdir() if p.name.startswith(".") and "lock" not in p.name
-    ] == []
+    # No temporary folder is left; beside the artifact only the stat cache of the outputs
+    # the writer hashed (readers then need not hash them again).
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [
+        ".out.verified.json"
+    ]
+    verified = json.loads((tmp_path / ".out.verified.json").read_text())
+    assert verified["x.bin"][1] == record["outputs"]["x.bin"]["sha256"]
 
 
 def test_failure_leaves_previous_artifact_untouched(tmp_path):
