@@ -279,7 +279,7 @@ def run(
         old = None if force else _previous_output(cfg.out)
         keys: dict[str, str] = {}
         for col in columns:
-            name, kind = col["name"], col["type"]
+            name = col["name"]
             slug = slugs[name]
             key = column_key(cfg, col, table, (start, stop))
             if key is not None:
@@ -293,52 +293,10 @@ def run(
                 infos.append(info)  # same values, same train rows: same fit, same features
                 progress(f"encoding {name}", stop - start, stop - start)
                 continue
-            present = table[f"_present.{name}"].to_numpy()
-            encoder = create_encoder(kind, chosen[name], schema, cfg)
-            if encoder.fitted:
-                # Every shard fits on the whole train split, so all shards agree.
-                fit_idx = np.flatnonzero(train & present)
-                if len(fit_idx) == 0:
-                    raise DataError(
-                        f"column {name!r}: no train row has a value to fit "
-                        f"the {chosen[name]} encoder on"
-                    )
-                progress(f"fitting {name}", 0, None)
-                encoder.fit(column_values(kind, name, table, sources, fit_idx))
-            info = {
-                "name": name,
-                "type": kind,
-                "encoder": chosen[name],
-                "dim": encoder.dim,
-                "features": paths["features"],
-                "state": paths["state"],
-            }
-            meta, state_arrays = encoder.state()
-            state_text = json.dumps(meta, sort_keys=True, indent=1) + "\n"
-            (build.dir / info["state"]).write_text(state_text, encoding="utf-8")
-            if state_arrays:
-                from safetensors.numpy import save_file
-
-                info["arrays"] = paths["arrays"]
-                save_file(
-                    {k: np.ascontiguousarray(v) for k, v in state_arrays.items()},
-                    str(build.dir / info["arrays"]),
-                )
-            previous = (
-                None
-                if force or encoder.fitted
-                else previous_features(old, schema, name, {**info, "state_text": state_text})
-            )
-            _encode_column(
-                encoder,
-                col,
-                table.iloc[start:stop],
-                sources.get(name),
-                previous,
-                build.dir / info["features"],
-                workers,
-                progress,
-            )
+            info = _fit_and_encode(
+                cfg, col, chosen[name], schema, table, sources, train, old, force, paths,
+                build.dir, (start, stop), workers, progress,
+            )  # fmt: skip
             infos.append(info)
         keep = [
             c
@@ -367,6 +325,74 @@ def run(
             }
         )
     return summary
+
+
+def _fit_and_encode(
+    cfg: ExtractConfig,
+    col: dict[str, Any],
+    encoder_name: str,
+    schema: dict[str, Any],
+    table: pd.DataFrame,
+    sources: dict[str, Path],
+    train: np.ndarray,
+    old: Artifact | None,
+    force: bool,
+    paths: dict[str, str],
+    folder: Path,
+    rows: tuple[int, int],
+    workers: int,
+    progress: Progress,
+) -> dict[str, Any]:
+    """Fit one column's encoder on the train split (if it learns), store its state, and
+    encode ``rows`` into ``folder``; returns the column's record entry."""
+    name, kind = col["name"], col["type"]
+    start, stop = rows
+    present = table[f"_present.{name}"].to_numpy()
+    encoder = create_encoder(kind, encoder_name, schema, cfg)
+    if encoder.fitted:
+        # Every shard fits on the whole train split, so all shards agree.
+        fit_idx = np.flatnonzero(train & present)
+        if len(fit_idx) == 0:
+            raise DataError(
+                f"column {name!r}: no train row has a value to fit the {encoder_name} encoder on"
+            )
+        progress(f"fitting {name}", 0, None)
+        encoder.fit(column_values(kind, name, table, sources, fit_idx))
+    info = {
+        "name": name,
+        "type": kind,
+        "encoder": encoder_name,
+        "dim": encoder.dim,
+        "features": paths["features"],
+        "state": paths["state"],
+    }
+    meta, state_arrays = encoder.state()
+    state_text = json.dumps(meta, sort_keys=True, indent=1) + "\n"
+    (folder / info["state"]).write_text(state_text, encoding="utf-8")
+    if state_arrays:
+        from safetensors.numpy import save_file
+
+        info["arrays"] = paths["arrays"]
+        save_file(
+            {k: np.ascontiguousarray(v) for k, v in state_arrays.items()},
+            str(folder / info["arrays"]),
+        )
+    previous = (
+        None
+        if force or encoder.fitted
+        else previous_features(old, schema, name, {**info, "state_text": state_text})
+    )
+    _encode_column(
+        encoder,
+        col,
+        table.iloc[start:stop],
+        sources.get(name),
+        previous,
+        folder / info["features"],
+        workers,
+        progress,
+    )
+    return info
 
 
 def _encode_column(

@@ -171,6 +171,23 @@ def _train(
         summary["processes"] = distributed.world()
         if distributed.rank() > 0:  # every process holds the same weights; rank 0 writes
             return summary
+    _publish(cfg, data, key, model, result, architecture, schema, scale, summary)
+    return summary
+
+
+def _publish(
+    cfg: TrainConfig,
+    data: artifacts.Artifact,
+    key: str,
+    model: Any,
+    result: Any,
+    architecture: dict[str, Any],
+    schema: dict[str, Any],
+    scale: Any,
+    summary: dict[str, Any],
+) -> None:
+    """Write the model artifact: weights, history, curve and all that predict needs."""
+    target = schema["target"]
     inputs_record = {
         "upstream": {
             "stage": data.stage,
@@ -201,7 +218,7 @@ def _train(
         build.info.update(
             {
                 "architecture": architecture,
-                "task": task,
+                "task": target["task"],
                 "classes": target.get("classes"),
                 "target_scale": scale,
                 "best_epoch": result.best_epoch,
@@ -211,7 +228,6 @@ def _train(
                 },
             }
         )
-    return summary
 
 
 def _targets(
