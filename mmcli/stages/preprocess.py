@@ -18,6 +18,7 @@ the splits unassigned; ``mmcli merge`` joins the shards into what one run would 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,28 +113,73 @@ def prepare(
     SHA-256 of each array file kept as written comes back in ``Prepared.hashed``.
     """
     n = len(df)
-    id_col = schema.get("id_column")
-    ids = manifest_ids(df, schema)
-    rejects: list[dict[str, Any]] = []
-    rejected: set[int] = set()
+    problems = _Problems(manifest_ids(df, schema), on_error, first_row)
     if sources is None:
         sources = hash_sources(media_cells(df, schema), root)
-    reuse = reuse or {}
+    targets: list[Any] = [None] * n
+    splits: list[str | None] = [None] * n
+    # Each step reports its problems as it finds them: under ``fail``, the order of the
+    # steps decides which problem is raised.
+    if with_target:
+        if id_col := schema.get("id_column"):
+            for i, reason in duplicate_ids(problems.ids, first_row).items():
+                problems.add(i, id_col, reason, always_reject=True)
+        targets = _read_targets(df, schema["target"], problems)
+        if schema.get("split_column"):
+            splits = _read_splits(df, schema["split_column"], problems)
+    columns = _Columns()
+    _decode_media(
+        df,
+        schema,
+        array_dir,
+        problems,
+        columns,
+        sources=sources,
+        reuse=reuse or {},
+        workers=workers,
+        hash_arrays=hash_arrays,
+        progress=progress,
+    )
+    _convert_values(df, schema, problems, columns)
+    keep = np.array([i for i in range(n) if i not in problems.rejected], dtype=np.int64)
+    table = _build_table(
+        schema, problems.ids, targets, splits, columns, keep, first_row, with_target
+    )
+    stored, hashed = _store_arrays(array_dir, schema, columns, keep, n)
+    sort_rejects(problems.rejects, schema)
+    return Prepared(table=table, arrays=stored, rejects=problems.rejects, hashed=hashed)
 
-    def problem(
-        i: int, column: str, reason: str, file: str | None = None, always_reject: bool = False
+
+@dataclass
+class _Problems:
+    """The problems one ``prepare`` call finds, and the rows they set aside.
+
+    ``rejected`` is one set for the whole call that every later step reads as it grows:
+    a row set aside is not decoded for the next column, and an array file stops being
+    hashed while written once any row is set aside.
+    """
+
+    ids: list[str | None]
+    on_error: str
+    first_row: int
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    rejected: set[int] = field(default_factory=set)
+
+    def add(
+        self, i: int, column: str, reason: str, file: str | None = None, always_reject: bool = False
     ) -> None:
-        row = first_row + i
+        """Record the problem of row ``i`` of the frame, or raise it under ``fail``."""
+        row, ids = self.first_row + i, self.ids
         where = f"row {row}" + (f" (id {ids[i]})" if ids[i] else "") + f", column {column!r}"
         if file:
             where += f", file {file!r}"
-        if on_error == "fail":
+        if self.on_error == "fail":
             raise DataError(
                 f"{where}: {reason}",
                 hint="fix the row, or use --on-error skip to set such rows aside",
             )
-        reject = always_reject or on_error == "skip"
-        rejects.append(
+        reject = always_reject or self.on_error == "skip"
+        self.rejects.append(
             {
                 "row": row,
                 "id": ids[i],
@@ -144,56 +190,84 @@ def prepare(
             }
         )
         if reject:
-            rejected.add(i)
+            self.rejected.add(i)
 
-    if id_col and with_target:
-        for i, reason in duplicate_ids(ids, first_row).items():
-            problem(i, id_col, reason, always_reject=True)
 
-    target = schema["target"]
-    targets: list[Any] = [None] * n
-    if with_target:
-        classes = {c: i for i, c in enumerate(target.get("classes", []))}
-        for i, value in enumerate(df[target["name"]].tolist()):
-            try:
-                if target["task"] == "regression":
-                    targets[i] = parse_number(value)
-                else:
-                    targets[i] = None if value is None else classes.get(label_of(value), -1)
-                    if targets[i] == -1:
-                        raise ValueError(f"label {label_of(value)!r} is not one of the classes")
-            except ValueError as exc:
-                problem(i, target["name"], str(exc), always_reject=True)
-                continue
-            if targets[i] is None:
-                problem(i, target["name"], "target value is missing", always_reject=True)
+def _read_targets(df: pd.DataFrame, target: dict[str, Any], problems: _Problems) -> list[Any]:
+    """Each row's target: a number, or its class's index; a bad or missing one rejects."""
+    targets: list[Any] = [None] * len(df)
+    classes = {c: i for i, c in enumerate(target.get("classes", []))}
+    for i, value in enumerate(df[target["name"]].tolist()):
+        try:
+            if target["task"] == "regression":
+                targets[i] = parse_number(value)
+            else:
+                targets[i] = None if value is None else classes.get(label_of(value), -1)
+                if targets[i] == -1:
+                    raise ValueError(f"label {label_of(value)!r} is not one of the classes")
+        except ValueError as exc:
+            problems.add(i, target["name"], str(exc), always_reject=True)
+            continue
+        if targets[i] is None:
+            problems.add(i, target["name"], "target value is missing", always_reject=True)
+    return targets
 
-    splits: list[str | None] = [None] * n
-    if schema.get("split_column") and with_target:
-        for i, value in enumerate(df[schema["split_column"]].tolist()):
-            splits[i] = SPLIT_NAMES.get(str(value).strip().lower()) if value is not None else None
-            if splits[i] is None:
-                problem(
-                    i,
-                    schema["split_column"],
-                    f"split {value!r} is not train, val, validation or test",
-                    always_reject=True,
-                )
 
-    values: dict[str, list[Any]] = {}
-    present: dict[str, np.ndarray] = {}
-    digests: dict[str, list[str | None]] = {}
-    columns = input_columns(schema)
-    files = array_files(schema)
-    kinds = {c["name"]: c["type"] for c in columns}
-    media = [c for c in manifest_columns(schema) if c["type"] in MEDIA]
+def _read_splits(df: pd.DataFrame, split_col: str, problems: _Problems) -> list[str | None]:
+    """Each row's split from the manifest; one that is not a split name rejects the row."""
+    splits: list[str | None] = [None] * len(df)
+    for i, value in enumerate(df[split_col].tolist()):
+        splits[i] = SPLIT_NAMES.get(str(value).strip().lower()) if value is not None else None
+        if splits[i] is None:
+            problems.add(
+                i,
+                split_col,
+                f"split {value!r} is not train, val, validation or test",
+                always_reject=True,
+            )
+    return splits
+
+
+@dataclass
+class _Columns:
+    """Every row's converted cells, by column (a media column by stored part), before the
+    rejected rows are dropped."""
+
+    present: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Text, number and category values.
+    values: dict[str, list[Any]] = field(default_factory=dict)
+    #: Content hash of each row's file, by media part.
+    digests: dict[str, list[str | None]] = field(default_factory=dict)
     # With ``hash_arrays`` (an artifact will record them), each array file is hashed while
     # the workers write the rows after it: the results come back in order, so the rows
     # before them are final. A rejected row means a smaller file is kept: hashing stops.
-    followers: dict[str, arrays.FollowingSha256] = {}
+    followers: dict[str, arrays.FollowingSha256] = field(default_factory=dict)
     # Parts whose rows are the previous artifact's, unchanged: (old row of each row, old
     # file, its recorded SHA-256).
-    linked: dict[str, tuple[list[int | None], Path, str]] = {}
+    linked: dict[str, tuple[list[int | None], Path, str]] = field(default_factory=dict)
+
+
+def _decode_media(
+    df: pd.DataFrame,
+    schema: dict[str, Any],
+    array_dir: Path,
+    problems: _Problems,
+    columns: _Columns,
+    *,
+    sources: Sources,
+    reuse: dict[str, Reuse],
+    workers: int,
+    hash_arrays: bool,
+    progress: Progress,
+) -> None:
+    """Decode each image, audio and video column into ``array_dir/<slug>.npy.all``, or,
+    where its rows are all the previous artifact's, unchanged, link to the old files."""
+    n = len(df)
+    files = array_files(schema)
+    kinds = {c["name"]: c["type"] for c in input_columns(schema)}
+    media = [c for c in manifest_columns(schema) if c["type"] in MEDIA]
+    present, digests, rejected = columns.present, columns.digests, problems.rejected
+    followers = columns.followers
     total, done = n * len(media), 0
     for col in media:
         name, kind = col["name"], col["type"]
@@ -206,12 +280,7 @@ def prepare(
             digests[part] = [None] * n
         same = unchanged_rows(cells, rejected, sources, old)
         if same is not None:  # nothing to decode or copy: the old files serve
-            for k, part in enumerate(parts):
-                for i, a in enumerate(same):
-                    if a is not None and old.present[k][a]:  # type: ignore[union-attr]
-                        present[part][i] = True
-                        digests[part][i] = sources.hashes[cells[i]]  # type: ignore[index]
-                linked[part] = (same, old.arrays[k], old.sha256[k])  # type: ignore[union-attr]
+            _link_unchanged(parts, cells, same, old, sources, columns)  # type: ignore[arg-type]
             done += n
             progress("decoding media", done, total)
             continue
@@ -222,33 +291,15 @@ def prepare(
             arrays.create(outs[-1][0], n, shape, dtype)
             if hash_arrays:
                 followers[part] = arrays.FollowingSha256(outs[-1][0])
-
-        def tasks(cells=cells, outs=outs, params=params, old=old, kind=kind):
-            for start in range(0, n, CHUNK):
-                rows = []
-                for i in range(start, min(start + CHUNK, n)):
-                    cell = cells[i]
-                    if i in rejected or cell is None:
-                        rows.append((i, None, None, None))
-                    elif cell in sources.problems:
-                        rows.append((i, None, None, sources.problems[cell]))
-                    elif cell in sources.pending:  # hashed by the worker, then decoded
-                        rows.append((i, sources.paths[cell], None, None, True))
-                    else:
-                        a = old.rows.get(sources.hashes[cell]) if old else None
-                        hit = None if a is None else (a, tuple(bool(f[a]) for f in old.present))
-                        rows.append((i, sources.paths[cell], hit, None))
-                # Only what the chunk needs travels to the worker, not the whole Reuse.
-                yield kind, params, outs, start, rows, old.arrays if old else None
-
+        tasks = _decode_tasks(kind, params, outs, cells, rejected, sources, old)
         decoded = 0
-        for results, written in parallel.ordered_map(decode_chunk, tasks(), workers):
+        for results, written in parallel.ordered_map(decode_chunk, tasks, workers):
             for i, reason, filled, digest in results:
                 cell = cells[i]
                 if digest is not None:
                     sources.hashed(cell, digest)
                 if reason is not None:
-                    problem(i, name, reason, file=cell)
+                    problems.add(i, name, reason, file=cell)
                 elif cell is not None and i not in rejected:
                     for part, here in zip(parts, filled, strict=True):
                         present[part][i] = here
@@ -260,11 +311,66 @@ def prepare(
                     followers[part].rows_done(decoded, spans)
             progress("decoding media", done, total)
 
-    for col in columns:
+
+def _link_unchanged(
+    parts: list[str],
+    cells: list[str | None],
+    same: list[int | None],
+    old: Reuse,
+    sources: Sources,
+    columns: _Columns,
+) -> None:
+    """Take a column's rows from the previous artifact's files, as ``unchanged_rows`` found."""
+    for k, part in enumerate(parts):
+        present, digests = columns.present[part], columns.digests[part]
+        for i, a in enumerate(same):
+            if a is not None and old.present[k][a]:
+                present[i] = True
+                digests[i] = sources.hashes[cells[i]]  # type: ignore[index]
+        columns.linked[part] = (same, old.arrays[k], old.sha256[k])
+
+
+def _decode_tasks(
+    kind: str,
+    params: dict[str, Any],
+    outs: list[tuple[Path, tuple[int, ...], str]],
+    cells: list[str | None],
+    rejected: set[int],
+    sources: Sources,
+    old: Reuse | None,
+) -> Iterator[tuple[Any, ...]]:
+    """One ``decode_chunk`` task per chunk of rows: for each row, what to decode, what to
+    copy from the previous artifact, or why not."""
+    n = len(cells)
+    old_rows, old_present = (old.rows, old.present) if old else ({}, [])
+    for start in range(0, n, CHUNK):
+        rows = []
+        for i in range(start, min(start + CHUNK, n)):
+            cell = cells[i]
+            if i in rejected or cell is None:
+                rows.append((i, None, None, None))
+            elif cell in sources.problems:
+                rows.append((i, None, None, sources.problems[cell]))
+            elif cell in sources.pending:  # hashed by the worker, then decoded
+                rows.append((i, sources.paths[cell], None, None, True))
+            else:
+                a = old_rows.get(sources.hashes[cell])
+                hit = None if a is None else (a, tuple(bool(f[a]) for f in old_present))
+                rows.append((i, sources.paths[cell], hit, None))
+        # Only what the chunk needs travels to the worker, not the whole Reuse.
+        yield kind, params, outs, start, rows, old.arrays if old else None
+
+
+def _convert_values(
+    df: pd.DataFrame, schema: dict[str, Any], problems: _Problems, columns: _Columns
+) -> None:
+    """Parse the number, text and category columns; a cell that does not parse is a problem."""
+    present = columns.present
+    for col in input_columns(schema):
         name, kind = col["name"], col["type"]
         if kind in MEDIA:
             continue
-        present[name] = np.zeros(n, dtype=bool)
+        present[name] = np.zeros(len(df), dtype=bool)
         converted: list[Any] = []
         for i, cell in enumerate(df[name].tolist()):
             try:
@@ -275,15 +381,26 @@ def prepare(
                 else:
                     value = None if cell is None else str(cell).strip() or None
             except ValueError as exc:
-                problem(i, name, str(exc))
+                problems.add(i, name, str(exc))
                 value = None
             converted.append(value)
             present[name][i] = value is not None
-        values[name] = converted
+        columns.values[name] = converted
 
+
+def _build_table(
+    schema: dict[str, Any],
+    ids: list[str | None],
+    targets: list[Any],
+    splits: list[str | None],
+    columns: _Columns,
+    keep: np.ndarray,
+    first_row: int,
+    with_target: bool,
+) -> pd.DataFrame:
+    """The rows of ``keep``: ids, split and target, values, presence flags, file hashes."""
     import pandas as pd
 
-    keep = np.array([i for i in range(n) if i not in rejected], dtype=np.int64)
     table = pd.DataFrame(
         {
             "_row": keep + first_row,
@@ -292,9 +409,10 @@ def prepare(
     )
     if with_target:
         table["_split"] = pd.Series([splits[i] for i in keep], dtype=object)
-        dtype = np.float64 if target["task"] == "regression" else np.int64
+        dtype = np.float64 if schema["target"]["task"] == "regression" else np.int64
         table["_target"] = np.asarray([targets[i] for i in keep], dtype=dtype)
-    for col in columns:
+    values = columns.values
+    for col in input_columns(schema):
         name = col["name"]
         if name in values:
             column = [values[name][i] for i in keep]
@@ -303,16 +421,26 @@ def prepare(
                 if col["type"] == "number"
                 else pd.Series(column, dtype=object)
             )
-    for col in columns:
-        table[f"_present.{col['name']}"] = present[col["name"]][keep]
-    for part in digests:
+    for col in input_columns(schema):
+        table[f"_present.{col['name']}"] = columns.present[col["name"]][keep]
+    for part, digests in columns.digests.items():
         # Content hash of each row's file: the key a rebuild reuses the decoded row by.
-        table[f"_sha.{part}"] = pd.Series([digests[part][i] for i in keep], dtype=object)
+        table[f"_sha.{part}"] = pd.Series([digests[i] for i in keep], dtype=object)
+    return table
+
+
+def _store_arrays(
+    array_dir: Path, schema: dict[str, Any], columns: _Columns, keep: np.ndarray, n: int
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Write each part's final ``array_dir/<slug>.npy``, the rows of ``keep``, and open it
+    memory-mapped; returns those and the SHA-256 of each file already known (linked from
+    the previous artifact, or hashed while written)."""
+    files, followers = array_files(schema), columns.followers
     stored, hashed = {}, {}
-    for part in digests:
+    for part in columns.digests:
         final = array_dir / Path(files[part]).name
-        if part in linked:
-            same, old_file, old_sha = linked[part]
+        if part in columns.linked:
+            same, old_file, old_sha = columns.linked[part]
             rows = np.array([same[i] for i in keep], dtype=np.int64)
             if np.array_equal(rows, np.arange(arrays.row_count(old_file))):
                 arrays.link_or_copy(old_file, final)
@@ -324,8 +452,7 @@ def prepare(
                 hashed[final.name] = followers[part].hexdigest()
             arrays.select(array_dir / (final.name + ".all"), final, keep)
         stored[part] = np.load(final, mmap_mode="r", allow_pickle=False)
-    sort_rejects(rejects, schema)
-    return Prepared(table=table, arrays=stored, rejects=rejects, hashed=hashed)
+    return stored, hashed
 
 
 def sort_rejects(rejects: list[dict[str, Any]], schema: dict[str, Any]) -> None:
