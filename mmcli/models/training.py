@@ -103,55 +103,21 @@ def fit(
     losses are summed and divided by the global batch's count, gradients summed over
     the processes: the same step as one process with the whole batch.
     """
-    from mmcli.models import distributed
-
-    device = device or torch.device("cpu")
-    model.to(device)
-    loss_fn.to(device)
-    y = y.to(device)
-    rank, world = distributed.rank(), distributed.world()
-    distributed.broadcast_parameters(model)
-    loss_sum = distributed.summed(loss_fn)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    step = _start(model, loss_fn, y, device or torch.device("cpu"), lr, weight_decay)
     train_t = torch.as_tensor(train_idx, dtype=torch.long)
     result = FitResult()
     dataset = RowDataset(inputs, augment, augment_rows) if augment else None
     best_loss, best_state, waited = float("inf"), copy.deepcopy(model.state_dict()), 0
     for epoch in range(1, epochs + 1):
         model.train()
-        if sample_weights is not None:
-            draw = torch.multinomial(
-                sample_weights, len(train_t), replacement=True, generator=generator
-            )
-            order = train_t[draw]
-        else:
-            order = train_t[torch.randperm(len(train_t), generator=generator)]
-        chunks = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
-        mine = [c[rank::world] for c in chunks]  # this process's rows of each batch
+        chunks = _epoch_batches(train_t, batch_size, sample_weights, generator)
+        mine = [c[step.rank :: step.world] for c in chunks]  # this process's rows of each batch
         batches = _batches(inputs, [c for c in mine if len(c)], epoch, dataset, workers)
-        total, seen = 0.0, 0
-        for batch, rows in zip(chunks, mine, strict=True):
-            optimiser.zero_grad()
-            if len(rows):
-                xs = tuple(t.to(device) for t in next(batches))
-                if world == 1:
-                    loss = loss_fn(model(*xs), y[rows])
-                else:
-                    count = distributed.normaliser(loss_fn, y[batch]).to(device)
-                    loss = loss_sum(model(*xs), y[rows]) / count
-            else:  # a last batch smaller than the process count: no rows here
-                loss = sum(p.sum() for p in model.parameters()) * 0.0
-            loss.backward()
-            distributed.sum_gradients(model)
-            optimiser.step()
-            total += float(distributed.sum_value(loss.detach())) * len(batch)
-            seen += len(batch)
-        entry: dict[str, Any] = {"epoch": epoch, "train_loss": round(total / max(seen, 1), 6)}
+        train_loss = _train_epoch(step, chunks, mine, batches)
+        entry: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss}
         if len(val_idx):
-            out = predict(model, inputs, val_idx, batch_size=1024)
-            y_val = y[val_idx]
-            val_loss = float(loss_fn(out.to(device), y_val))
-            entry.update(val_loss=round(val_loss, 6), val_score=round(score(out, y_val.cpu()), 6))
+            val_loss, val_score = _validate(step, inputs, val_idx, score)
+            entry.update(val_loss=round(val_loss, 6), val_score=round(val_score, 6))
         else:
             val_loss = entry["train_loss"]
         result.history.append(entry)
@@ -171,6 +137,102 @@ def fit(
     model.load_state_dict(best_state)
     model.cpu()
     return result
+
+
+@dataclass
+class _Step:
+    """What every optimisation step of one ``fit`` call uses."""
+
+    model: nn.Module
+    loss_fn: nn.Module
+    loss_sum: nn.Module  # ``loss_fn`` summed over this process's rows (for ``world`` > 1)
+    optimiser: torch.optim.Optimizer
+    y: Tensor  # every row's target, on ``device``
+    device: torch.device
+    rank: int
+    world: int
+
+
+def _start(
+    model: nn.Module,
+    loss_fn: nn.Module,
+    y: Tensor,
+    device: torch.device,
+    lr: float,
+    weight_decay: float,
+) -> _Step:
+    """Move the model, loss and targets to ``device``, start every process from rank 0's
+    weights, and make the optimiser."""
+    from mmcli.models import distributed
+
+    model.to(device)
+    loss_fn.to(device)
+    y = y.to(device)
+    rank, world = distributed.rank(), distributed.world()
+    distributed.broadcast_parameters(model)
+    return _Step(
+        model=model,
+        loss_fn=loss_fn,
+        loss_sum=distributed.summed(loss_fn),
+        optimiser=torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay),
+        y=y,
+        device=device,
+        rank=rank,
+        world=world,
+    )
+
+
+def _epoch_batches(
+    train_t: Tensor, batch_size: int, sample_weights: Tensor | None, generator: torch.Generator
+) -> list[Tensor]:
+    """This epoch's global batches of train rows: shuffled, or drawn by ``sample_weights``."""
+    if sample_weights is not None:
+        draw = torch.multinomial(
+            sample_weights, len(train_t), replacement=True, generator=generator
+        )
+        order = train_t[draw]
+    else:
+        order = train_t[torch.randperm(len(train_t), generator=generator)]
+    return [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+
+
+def _train_epoch(step: _Step, chunks: list[Tensor], mine: list[Tensor], batches: Any) -> float:
+    """One optimisation step per global batch of ``chunks``, on this process's rows of it
+    (``mine``, read from ``batches``); returns the epoch's mean train loss, rounded."""
+    from mmcli.models import distributed
+
+    model, loss_fn, loss_sum, optimiser = step.model, step.loss_fn, step.loss_sum, step.optimiser
+    y, device, world = step.y, step.device, step.world
+    total, seen = 0.0, 0
+    for batch, rows in zip(chunks, mine, strict=True):
+        optimiser.zero_grad()
+        if len(rows):
+            xs = tuple(t.to(device) for t in next(batches))
+            if world == 1:
+                loss = loss_fn(model(*xs), y[rows])
+            else:
+                count = distributed.normaliser(loss_fn, y[batch]).to(device)
+                loss = loss_sum(model(*xs), y[rows]) / count
+        else:  # a last batch smaller than the process count: no rows here
+            loss = sum(p.sum() for p in model.parameters()) * 0.0
+        loss.backward()
+        distributed.sum_gradients(model)
+        optimiser.step()
+        total += float(distributed.sum_value(loss.detach())) * len(batch)
+        seen += len(batch)
+    return round(total / max(seen, 1), 6)
+
+
+def _validate(
+    step: _Step,
+    inputs: Sequence[Tensor],
+    val_idx: np.ndarray,
+    score: Callable[[Tensor, Tensor], float],
+) -> tuple[float, float]:
+    """(val loss, val score) of the model as it is now."""
+    out = predict(step.model, inputs, val_idx, batch_size=1024)
+    y_val = step.y[val_idx]
+    return float(step.loss_fn(out.to(step.device), y_val)), score(out, y_val.cpu())
 
 
 @torch.no_grad()
