@@ -1,8 +1,8 @@
 """Artifacts: folders published atomically, recorded in mmcli.json, identified by content."""
 
 from mmcli.artifacts.locks import locked, reading
-from mmcli.artifacts.publish import Builder, exclusive, rebuild_reason, up_to_date
-from mmcli.artifacts.record import RECORD_NAME, Artifact, cache_key, load
+from mmcli.artifacts.publish import Builder, exclusive
+from mmcli.artifacts.record import RECORD_NAME, Artifact, cache_key, load, read_record
 
 __all__ = [
     "RECORD_NAME",
@@ -12,7 +12,6 @@ __all__ = [
     "exclusive",
     "load",
     "locked",
+    "read_record",
     "reading",
-    "rebuild_reason",
-    "up_to_date",
 ]

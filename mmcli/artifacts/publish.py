@@ -20,46 +20,20 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mmcli import __version__
+from mmcli.artifacts import records
 from mmcli.artifacts.hashing import file_sha256, json_sha256
 from mmcli.artifacts.locks import locked, reading
-from mmcli.artifacts.record import FORMAT, RECORD_NAME, library_versions, seed_verified, verify
+from mmcli.artifacts.record import (
+    RECORD_NAME,
+    library_versions,
+    seed_verified,
+)
 from mmcli.errors import IOFailure, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: A replaced artifact holding at least this many bytes is deleted in the background.
 BACKGROUND_DELETE_BYTES = 256 << 20
-
-
-def up_to_date(out: Path, key: str) -> dict[str, Any] | None:
-    """The existing record if ``out`` is a complete artifact built with ``key``, else None."""
-    try:
-        record = json.loads((out / RECORD_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if record.get("key") != key or record.get("format") != FORMAT:
-        return None
-    for name, info in record.get("outputs", {}).items():
-        if verify(out, name, info["sha256"]) is not None:  # the content, not only the size
-            return None
-    return record
-
-
-def rebuild_reason(out: Path, params: dict[str, Any]) -> str:
-    """Why ``out`` is not up to date: missing, which parameters changed, or its inputs."""
-    try:
-        record = json.loads((Path(out) / RECORD_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return "no complete artifact yet"
-    if record.get("format") != FORMAT:
-        return f"built by an older mmcli (record format {record.get('format')})"
-    old = record.get("params", {})
-    changed = sorted(k for k in set(old) | set(params) if old.get(k) != params.get(k))
-    if changed:
-        return "parameters changed: " + ", ".join(
-            f"{k} {old.get(k)!r} -> {params.get(k)!r}" for k in changed
-        )
-    return "its inputs changed"
 
 
 class Builder:
@@ -87,7 +61,7 @@ class Builder:
         self.stage, self.params, self.inputs, self.key, self.seed = stage, params, inputs, key, seed
         self.info: dict[str, Any] = {}
         self.dir = self.out.parent / f".{self.out.name}.tmp-{os.getpid()}"
-        self.record: dict[str, Any] = {}
+        self.record: Any = None  # the published records.Record
         #: SHA-256 of output files hashed while they were written (path in the artifact ->
         #: digest); the others are hashed when published.
         self.hashed: dict[str, str] = {}
@@ -137,23 +111,27 @@ class Builder:
             rel = path.relative_to(self.dir).as_posix()
             digest = self.hashed.get(rel) or file_sha256(path)
             outputs[rel] = {"sha256": digest, "bytes": path.stat().st_size}
-        self.record = {
-            "format": FORMAT,
-            "stage": self.stage,
-            "mmcli_version": __version__,
-            "key": self.key,
-            # What downstream stages depend on: the content of the outputs, nothing else.
-            "fingerprint": json_sha256(outputs),
-            "params": self.params,
-            "seed": self.seed,
-            "inputs": self.inputs,
-            "outputs": outputs,
-            **self.info,
-            "libraries": library_versions(),
-        }
+        # Validated against the stage's model before anything is published: a writer that
+        # leaves out a field fails here, not in the next stage that reads it.
+        self.record = records.parse(
+            {
+                "format": records.FORMAT,
+                "stage": self.stage,
+                "mmcli_version": __version__,
+                "key": self.key,
+                # What downstream stages depend on: the content of the outputs, nothing else.
+                "fingerprint": json_sha256(outputs),
+                "params": self.params,
+                "seed": self.seed,
+                "inputs": self.inputs,
+                "outputs": outputs,
+                **self.info,
+                "libraries": library_versions(),
+            }
+        )
         record_tmp = self.dir / RECORD_NAME
         with open(record_tmp, "w", encoding="utf-8") as f:
-            json.dump(self.record, f, indent=2, sort_keys=True, ensure_ascii=False)
+            json.dump(records.dump(self.record), f, indent=2, sort_keys=True, ensure_ascii=False)
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())

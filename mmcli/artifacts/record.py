@@ -13,12 +13,10 @@ from typing import Any
 from mmcli import __version__
 from mmcli.artifacts.hashing import json_sha256
 from mmcli.artifacts.locks import hold_shared
+from mmcli.artifacts.records import FORMAT, Record, RecordError, parse
 from mmcli.errors import MissingInputError, UsageError
 
 RECORD_NAME = "mmcli.json"
-#: The shape of mmcli.json. 2: paths (manifest, data root, upstream) relative to the
-#: artifact's own folder, output names checked to stay inside it.
-FORMAT = 2
 #: How many artifacts a chain may hold before it is taken for a damaged record.
 MAX_CHAIN = 32
 _LIBRARIES = (
@@ -37,22 +35,22 @@ _LIBRARIES = (
 
 @dataclass(frozen=True)
 class Artifact:
-    """A valid artifact on disk: its folder and its parsed record."""
+    """A valid artifact on disk: its folder and its typed record (``records``)."""
 
     path: Path
-    record: dict[str, Any]
+    record: Any  # a records.Record subclass: the stage's own fields are typed there
 
     @property
     def stage(self) -> str:
-        return str(self.record["stage"])
+        return str(self.record.stage)
 
     @property
     def fingerprint(self) -> str:
-        return str(self.record["fingerprint"])
+        return str(self.record.fingerprint)
 
     @property
     def params(self) -> dict[str, Any]:
-        return dict(self.record.get("params", {}))
+        return dict(self.record.params)
 
     def file(self, name: str) -> Path:
         """Path of one of the artifact's recorded output files, its content checked.
@@ -61,12 +59,12 @@ class Artifact:
         device, nothing outside), and its SHA-256 must be the recorded one: a file changed
         in place, even keeping its size, is refused.
         """
-        info = self.record.get("outputs", {}).get(name)
+        info = self.record.outputs.get(name)
         if info is None or not safe_name(name):
             raise MissingInputError(
                 f"{self.path}: artifact has no file {name!r}", hint="rebuild it with --force"
             )
-        problem = verify(self.path, name, info["sha256"])
+        problem = verify(self.path, name, info.sha256)
         if problem:
             raise MissingInputError(
                 f"{self.path / name}: {problem}",
@@ -78,8 +76,8 @@ class Artifact:
         """The recorded output files that are missing or not what was written."""
         return [
             name
-            for name, info in self.record.get("outputs", {}).items()
-            if verify(self.path, name, info["sha256"])
+            for name, info in self.record.outputs.items()
+            if verify(self.path, name, info.sha256)
         ]
 
     def resolve(self, relative: str) -> Path:
@@ -135,12 +133,12 @@ class Artifact:
 
     def upstream(self, role: str = "upstream") -> Artifact:
         """The artifact this one was built from (resolved relative to this folder)."""
-        up = self.record.get("inputs", {}).get(role)
+        up = self.record.inputs.roles().get(role)
         if not up:
             raise MissingInputError(f"{self.path}: a {self.stage} artifact has no {role} artifact")
-        path = self.resolve(up["path"])
+        path = self.resolve(up.path)
         art = load(path)
-        if art.fingerprint != up["fingerprint"]:
+        if art.fingerprint != up.fingerprint:
             raise MissingInputError(
                 f"{self.path}: its {role} {path} changed since it was built",
                 hint=f"rerun `mmcli {self.stage}` to bring it up to date",
@@ -155,7 +153,7 @@ class Artifact:
         """
         arts = [self]
         seen = {self.path.resolve()}
-        while arts[-1].record.get("inputs", {}).get("upstream"):
+        while arts[-1].record.inputs.upstream:
             up = arts[-1].upstream()
             real = up.path.resolve()
             if real in seen or len(arts) >= MAX_CHAIN:
@@ -256,35 +254,49 @@ def load(
         raise MissingInputError(
             f"{path}: not a valid mmcli artifact (no {RECORD_NAME}: incomplete, or not mmcli's)"
         )
-    try:
-        record = json.loads(record_path.read_text(encoding="utf-8"))
-        record["stage"], record["fingerprint"]  # noqa: B018 - required keys
-    except (ValueError, KeyError, TypeError) as exc:
-        raise MissingInputError(f"{record_path}: unreadable record ({exc})") from None
-    if record.get("format") != FORMAT:
+    record = read_record(record_path)
+    if stages and record.stage not in stages:
         raise MissingInputError(
-            f"{path}: built by an older mmcli (record format {record.get('format')}, this "
-            f"mmcli reads {FORMAT})",
+            f"{path}: is {'an' if record.stage[0] in 'aeiou' else 'a'} {record.stage} "
+            f"artifact, expected {' or '.join(stages)}"
+        )
+    if stages and record.shard and not shards_ok:
+        shard = record.shard
+        raise UsageError(
+            f"{path}: is shard {shard.index}/{shard.count} of a {record.stage} run, "
+            "not a whole artifact",
+            hint=f"join the {shard.count} shards first: mmcli merge SHARD... --out DIR",
+        )
+    return Artifact(path, record)
+
+
+def read_record(record_path: Path) -> Record:
+    """The typed record in ``record_path``; an old, damaged or foreign one is a clear error."""
+    try:
+        raw = json.loads(record_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise MissingInputError(f"{record_path}: unreadable record ({exc})") from None
+    found = raw.get("format") if isinstance(raw, dict) else None
+    if found != FORMAT:
+        raise MissingInputError(
+            f"{record_path.parent}: built by an older mmcli (record format {found}, this "
+            f"mmcli reads {FORMAT})"
+            if isinstance(found, int) and found < FORMAT
+            else f"{record_path}: not a record this mmcli reads (format {found!r})",
             hint="rebuild it with --force",
         )
-    outside = [name for name in record.get("outputs", {}) if not safe_name(name)]
+    outside = [name for name in raw.get("outputs") or {} if not safe_name(str(name))]
     if outside:
         raise MissingInputError(
             f"{record_path}: damaged record: it lists {outside[0]!r}, outside the artifact",
             hint="rebuild it with --force",
         )
-    if stages and record["stage"] not in stages:
+    try:
+        return parse(raw)
+    except RecordError as exc:
         raise MissingInputError(
-            f"{path}: is a {record['stage']} artifact, expected {' or '.join(stages)}"
-        )
-    if stages and record.get("shard") and not shards_ok:
-        shard = record["shard"]
-        raise UsageError(
-            f"{path}: is shard {shard['index']}/{shard['count']} of a {record['stage']} run, "
-            "not a whole artifact",
-            hint=f"join the {shard['count']} shards first: mmcli merge SHARD... --out DIR",
-        )
-    return Artifact(path, record)
+            f"{record_path}: damaged record ({exc})", hint="rebuild it with --force"
+        ) from None
 
 
 def cache_key(stage: str, params: dict[str, Any], inputs: dict[str, Any]) -> str:

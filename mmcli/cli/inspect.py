@@ -28,7 +28,10 @@ def command(
 
 
 def _lines(s: dict[str, Any]) -> list[str]:
-    lines = [f"{s['artifact']}: {s['kind']} artifact (mmcli {s['mmcli_version']})", "parameters:"]
+    lines = [f"{s['artifact']}: {s['kind']} artifact (mmcli {s['mmcli_version']})"]
+    lines.append(f"state: {s['state']['state']}")
+    lines += [f"  - {reason}" for reason in s["state"]["reasons"]]
+    lines.append("parameters:")
     lines += [f"  {k}: {v}" for k, v in s["params"].items()]
     lines.append("files:")
     width = max((len(n) for n in s["outputs"]), default=0)

@@ -19,9 +19,9 @@ def command(
     """Say whether each artifact is up to date, stale (and why) or incomplete; exit 8 if any is not up to date."""
 
     def action(progress):  # type: ignore[no-untyped-def]
-        from mmcli.stages import status
+        from mmcli.stages import staleness
 
-        results = [status.check(path) for path in artifacts]
+        results = [staleness.check(path).to_json() for path in artifacts]
         return {
             "stage": "status",
             "artifacts": results,

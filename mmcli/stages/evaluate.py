@@ -24,7 +24,7 @@ from mmcli.artifacts.hashing import file_sha256
 from mmcli.artifacts.record import relative_to
 from mmcli.config import EvaluateConfig
 from mmcli.errors import DataError, MissingInputError
-from mmcli.stages import Progress, no_progress
+from mmcli.stages import Progress, no_progress, staleness
 
 
 @artifacts.exclusive
@@ -40,7 +40,7 @@ def run(
     gates = parse_gates(cfg.fail_under)
     model_art = artifacts.load(cfg.model, stages=("train",))
     data = artifacts.load(cfg.data, stages=("fuse", "preprocess"))
-    if data.fingerprint != model_art.record["inputs"]["upstream"]["fingerprint"]:
+    if data.fingerprint != model_art.record.inputs.upstream.fingerprint:
         raise DataError(
             f"{cfg.data} is not the data {cfg.model} was trained on",
             hint="evaluate takes the model's own fuse artifact; "
@@ -52,13 +52,13 @@ def run(
         "evaluate", params, {"model": model_art.fingerprint, "data": data.fingerprint}
     )
     summary: dict[str, Any] = {"stage": "evaluate", "out": str(cfg.out)}
-    record = None if force else artifacts.up_to_date(cfg.out, key)
+    record = None if force else staleness.current(cfg.out, key)
     if record is None and dry_run:
-        why = artifacts.rebuild_reason(cfg.out, params)
+        why = staleness.rebuild_reason(cfg.out, params)
         return {**summary, "status": "would-build", "why": why}
     if record is not None:
         metrics = json.loads((cfg.out / "metrics.json").read_text(encoding="utf-8"))
-        summary.update(status="up-to-date", **record["summary"])
+        summary.update(status="up-to-date", **record.summary)
     else:
         metrics = _evaluate(cfg, model_art, data, params, key, progress)
         summary.update(status="built", **_headline(metrics))
@@ -97,15 +97,15 @@ def _evaluate(
             f"{cfg.data}: the {cfg.split} split has no rows", hint="choose another with --split"
         )
     progress("predicting", 0, None)
-    inputs = artifact_inputs(model_art.record["architecture"], data, table)
+    inputs = artifact_inputs(model_art.record.architecture, data, table)
     module = load_model(model_art)
 
     def predict(tensors: list[Any]) -> np.ndarray:
         return to_predictions(model_art, training.predict(module, tensors, rows))
 
     predictions = predict(inputs)
-    task = model_art.record["task"]
-    classes = model_art.record.get("classes") or []
+    task = model_art.record.task
+    classes = model_art.record.classes or []
     y = table["_target"].to_numpy()[rows]
     out = pd.DataFrame(
         {
@@ -163,7 +163,7 @@ def _evaluate(
         drops = {c: v["drop"] for c, v in metrics["contributions"]["columns"].items()}
         if drops:
             plots.contributions_png(drops, score_name, b.dir / "contributions.png")
-        title = f"{model_art.record['architecture'].get('model', 'e2e')} model"
+        title = f"{model_art.record.architecture.get('model', 'e2e')} model"
         (b.dir / "report.md").write_text(report.markdown(metrics, classes, title, b.dir))
         (b.dir / "report.html").write_text(report.html(metrics, classes, title, b.dir))
         b.info["summary"] = _headline(metrics)
@@ -191,7 +191,7 @@ def _contributions(
         return m.regression_metrics(y, predictions)["r2"] or 0.0
 
     full = score(predict(inputs))
-    names = [c["name"] for c in data.record["schema"]["columns"] if c["type"] != "ignore"]
+    names = [c.name for c in data.record.table.input_columns()]
     columns = {}
     for i, name in enumerate(names):
         progress("modality contributions", i + 1, len(names))
@@ -210,7 +210,7 @@ def _masked_inputs(
     """The model's inputs with ``column`` absent for every row, as missing data would be."""
     import torch
 
-    architecture = model_art.record["architecture"]
+    architecture = model_art.record.architecture
     if architecture["family"] == "multimodal":  # the network reads the mask: switch it off
         names = [c["name"] for c in architecture["columns"]]
         mask = inputs[-1].clone()
@@ -226,8 +226,8 @@ def _masked_inputs(
         features,
         present,
         data.tensors("fusion.safetensors"),
-        data.params["method"],
-        data.record["weights"],
+        data.record.method,
+        data.record.weights,
     )
     return [torch.from_numpy(x)]
 
@@ -269,13 +269,12 @@ def _manifest_cells(data: artifacts.Artifact) -> list[dict[str, Any]]:
     manifest are not the rows that were scored.
     """
     from mmcli.io.tables import read_table
-    from mmcli.stages.schema import manifest_columns
 
     prep = data.find("preprocess")
-    recorded = prep.record["inputs"]["manifest"]
-    manifest = prep.resolve(recorded["path"])
+    recorded = prep.record.inputs.manifest
+    manifest = prep.resolve(recorded.path)
     try:
-        same = file_sha256(manifest) == recorded["sha256"]
+        same = file_sha256(manifest) == recorded.sha256
     except OSError:
         same = False
     if not same:
@@ -285,7 +284,7 @@ def _manifest_cells(data: artifacts.Artifact) -> list[dict[str, Any]]:
             "what is stale)",
         )
     df = read_table(manifest)
-    names = [c["name"] for c in manifest_columns(prep.record["schema"])]
+    names = [c.name for c in prep.record.table.manifest_columns()]
     return df[names].to_dict(orient="records")
 
 

@@ -25,10 +25,11 @@ from mmcli import __version__, artifacts, encoders, parallel
 from mmcli.artifacts import arrays as store
 from mmcli.artifacts.hashing import canonical_json
 from mmcli.artifacts.record import Artifact, relative_to
+from mmcli.artifacts.records import Column, FeatureColumn, TableSchema
 from mmcli.config import ExtractConfig
 from mmcli.errors import DataError, MmcliError
-from mmcli.stages import Progress, no_progress
-from mmcli.stages.schema import column_slugs, input_columns
+from mmcli.stages import Progress, no_progress, staleness
+from mmcli.stages.schema import column_slugs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -107,7 +108,7 @@ class Previous:
 
 
 def previous_features(
-    old: Artifact | None, schema: dict[str, Any], column: str, info: dict[str, Any]
+    old: Artifact | None, schema: TableSchema, info: FeatureColumn, state_text: str
 ) -> Previous | None:
     """What the previous output ``old`` can give for ``column``: same encoder, state and
     decoding.
@@ -118,23 +119,22 @@ def previous_features(
     if old is None:
         return None
     try:
-        if old.record.get("mmcli_version") != __version__:
+        column, kind = info.name, info.type
+        old_info = old.record.column(column)
+        if old.record.mmcli_version != __version__ or old_info is None:
             return None
-        old_info = next(i for i in old.record["columns"] if i["name"] == column)
-        kind = info["type"]
         from mmcli.stages.media import decode_params
 
         if (
             kind not in MEDIA
-            or {k: old_info.get(k) for k in ("type", "encoder", "dim")}
-            != {k: info.get(k) for k in ("type", "encoder", "dim")}
-            or old.file(old_info["state"]).read_text(encoding="utf-8") != info["state_text"]
-            or decode_params(kind, old.record["schema"]) != decode_params(kind, schema)
+            or (old_info.type, old_info.encoder, old_info.dim) != (kind, info.encoder, info.dim)
+            or old.file(old_info.state).read_text(encoding="utf-8") != state_text
+            or decode_params(kind, old.record.table) != decode_params(kind, schema)
         ):
             return None
         table = old.table("rows.parquet")
-        features = old.array_file(old_info["features"])
-    except (MmcliError, StopIteration, KeyError):
+        features = old.array_file(old_info.features)
+    except MmcliError:
         return None
     sha = f"_sha.{column}"
     if sha not in table.columns:
@@ -149,16 +149,17 @@ def previous_features(
 
 
 def column_key(
-    cfg: ExtractConfig, col: dict[str, Any], table: pd.DataFrame, rows: tuple[int, int]
+    cfg: ExtractConfig, col: Column, table: pd.DataFrame, rows: tuple[int, int]
 ) -> str | None:
     """What a text, number or category column's features depend on: the mmcli version, the
     parameters, every value, which rows have one and which are train (what a fitted encoder
     learns from), and the rows encoded. None for media columns, reused row by row instead.
     """
-    name, kind = col["name"], col["type"]
+    name, kind = col.name, col.type
     if kind in MEDIA:
         return None
-    head = {"version": __version__, "params": cfg.identity(), "column": col, "rows": rows}
+    column = col.model_dump(mode="json")
+    head = {"version": __version__, "params": cfg.identity(), "column": column, "rows": rows}
     digest = hashlib.sha256(canonical_json(head).encode())
     digest.update(canonical_json(table[name].tolist()).encode())
     for mask in (table[f"_present.{name}"], table["_split"] == "train"):
@@ -168,52 +169,50 @@ def column_key(
 
 def reuse_column(
     old: Artifact | None, name: str, key: str | None, paths: dict[str, str], folder: Path
-) -> dict[str, Any] | None:
+) -> FeatureColumn | None:
     """The previous output's features and fitted state for a column whose ``column_key`` is
     unchanged, hard-linked into ``folder`` at ``paths``: nothing is fitted or encoded again.
     The column's record entry comes back, or None when there is nothing to reuse.
     """
-    if old is None or key is None or old.record.get("column_keys", {}).get(name) != key:
+    if old is None or key is None or old.record.column_keys.get(name) != key:
         return None
-    info = next((i for i in old.record["columns"] if i["name"] == name), None)
+    info = old.record.column(name)
     if info is None:
         return None
-    parts = [part for part in paths if part in info]
+    parts = [part for part in paths if getattr(info, part, None)]
     try:
         for part in parts:
-            store.link_or_copy(old.file(info[part]), folder / paths[part])
+            store.link_or_copy(old.file(getattr(info, part)), folder / paths[part])
     except (OSError, MmcliError):
         for part in parts:
             (folder / paths[part]).unlink(missing_ok=True)
         return None
-    return {**info, **{part: paths[part] for part in parts}}
+    return info.model_copy(update={part: paths[part] for part in parts})
 
 
-def create_encoder(kind: str, name: str, schema: dict[str, Any], cfg: ExtractConfig) -> Any:
+def create_encoder(kind: str, name: str, schema: TableSchema, cfg: ExtractConfig) -> Any:
     """A new encoder for one column; a video column's frames go through image encoder ``name``."""
     if kind == "video":
         from mmcli.encoders.video import VideoFrames
 
         return VideoFrames(image=name, pool=cfg.video_pool)
-    options = {"sample_rate": schema["sample_rate"]} if kind == "audio" else {}
+    options = {"sample_rate": schema.sample_rate} if kind == "audio" else {}
     return encoders.create(kind, name, **options)
 
 
-def load_encoder(feats: Artifact, info: dict[str, Any]) -> Any:
+def load_encoder(feats: Artifact, info: FeatureColumn) -> Any:
     """Rebuild a fitted encoder from its stored state (JSON + safetensors, no pickle)."""
-    meta = json.loads(feats.file(info["state"]).read_text(encoding="utf-8"))
-    arrays = {}
-    if info.get("arrays"):
-        arrays = feats.tensors(info["arrays"])
-    if info["type"] == "video":
+    meta = json.loads(feats.file(info.state).read_text(encoding="utf-8"))
+    arrays = feats.tensors(info.arrays) if info.arrays else {}
+    if info.type == "video":
         from mmcli.encoders.video import VideoFrames
 
         return VideoFrames.from_state(meta, arrays)
-    return encoders.encoder_class(info["type"], info["encoder"]).from_state(meta, arrays)
+    return encoders.encoder_class(info.type, info.encoder).from_state(meta, arrays)
 
 
 def load_prep_arrays(prep: Artifact) -> dict[str, np.ndarray]:
-    files = prep.record["schema"]["arrays"]
+    files = prep.record.table.arrays
     return {name: prep.array(f, mmap=True) for name, f in files.items()}
 
 
@@ -233,27 +232,27 @@ def run(
 ) -> dict[str, Any]:
     """Fit encoders on the train split and encode every row of a preprocess artifact."""
     prep = artifacts.load(cfg.prep, stages=("preprocess",))
-    schema = prep.record["schema"]
-    columns = input_columns(schema)
-    chosen = {c["name"]: getattr(cfg, c["type"]) for c in columns}
+    schema: TableSchema = prep.record.table
+    columns = schema.input_columns()
+    chosen = {c.name: getattr(cfg, c.type) for c in columns}
     for col in columns:  # unknown names fail before any work; video frames use image encoders
-        encoders.spec("image" if col["type"] == "video" else col["type"], chosen[col["name"]])
+        encoders.spec("image" if col.type == "video" else col.type, chosen[col.name])
     key = artifacts.cache_key("extract-features", cfg.identity(), {"upstream": prep.fingerprint})
     summary: dict[str, Any] = {"stage": "extract-features", "out": str(cfg.out)}
-    if not force and (record := artifacts.up_to_date(cfg.out, key)) is not None:
-        return {**summary, "status": "up-to-date", **record["summary"]}
+    if not force and (record := staleness.current(cfg.out, key)) is not None:
+        return {**summary, "status": "up-to-date", **record.summary}
     if dry_run:
         return {
             **summary,
             "status": "would-build",
-            "why": artifacts.rebuild_reason(cfg.out, cfg.identity()),
+            "why": staleness.rebuild_reason(cfg.out, cfg.identity()),
         }
 
     # Imported only now: an up-to-date run answers without pandas and the media decoders.
     from mmcli.stages.preprocess import shard_rows
 
     table = prep.table("rows.parquet")
-    sources = {name: prep.array_file(f) for name, f in schema["arrays"].items()}
+    sources = {name: prep.array_file(f) for name, f in schema.arrays.items()}
     train = (table["_split"] == "train").to_numpy()
     shard = cfg.shard_numbers()
     start, stop = shard_rows(len(table), shard)
@@ -265,7 +264,7 @@ def run(
             "fingerprint": prep.fingerprint,
         }
     }
-    infos = []
+    infos: list[FeatureColumn] = []
     slugs = column_slugs(schema)
     with artifacts.Builder(
         cfg.out,
@@ -279,7 +278,7 @@ def run(
         old = None if force else _previous_output(cfg.out)
         keys: dict[str, str] = {}
         for col in columns:
-            name = col["name"]
+            name = col.name
             slug = slugs[name]
             key = column_key(cfg, col, table, (start, stop))
             if key is not None:
@@ -308,7 +307,7 @@ def run(
             {
                 "status": "built",
                 "rows": stop - start,
-                "encoders": {i["name"]: f"{i['encoder']} ({i['dim']})" for i in infos},
+                "encoders": {i.name: f"{i.encoder} ({i.dim})" for i in infos},
             }
         )
         if shard is not None:
@@ -329,9 +328,9 @@ def run(
 
 def _fit_and_encode(
     cfg: ExtractConfig,
-    col: dict[str, Any],
+    col: Column,
     encoder_name: str,
-    schema: dict[str, Any],
+    schema: TableSchema,
     table: pd.DataFrame,
     sources: dict[str, Path],
     train: np.ndarray,
@@ -342,10 +341,10 @@ def _fit_and_encode(
     rows: tuple[int, int],
     workers: int,
     progress: Progress,
-) -> dict[str, Any]:
+) -> FeatureColumn:
     """Fit one column's encoder on the train split (if it learns), store its state, and
     encode ``rows`` into ``folder``; returns the column's record entry."""
-    name, kind = col["name"], col["type"]
+    name, kind = col.name, col.type
     start, stop = rows
     present = table[f"_present.{name}"].to_numpy()
     encoder = create_encoder(kind, encoder_name, schema, cfg)
@@ -358,37 +357,33 @@ def _fit_and_encode(
             )
         progress(f"fitting {name}", 0, None)
         encoder.fit(column_values(kind, name, table, sources, fit_idx))
-    info = {
-        "name": name,
-        "type": kind,
-        "encoder": encoder_name,
-        "dim": encoder.dim,
-        "features": paths["features"],
-        "state": paths["state"],
-    }
     meta, state_arrays = encoder.state()
+    info = FeatureColumn(
+        name=name,
+        type=kind,
+        encoder=encoder_name,
+        dim=encoder.dim,
+        features=paths["features"],
+        state=paths["state"],
+        arrays=paths["arrays"] if state_arrays else None,
+    )
     state_text = json.dumps(meta, sort_keys=True, indent=1) + "\n"
-    (folder / info["state"]).write_text(state_text, encoding="utf-8")
+    (folder / info.state).write_text(state_text, encoding="utf-8")
     if state_arrays:
         from safetensors.numpy import save_file
 
-        info["arrays"] = paths["arrays"]
         save_file(
             {k: np.ascontiguousarray(v) for k, v in state_arrays.items()},
-            str(folder / info["arrays"]),
+            str(folder / paths["arrays"]),
         )
-    previous = (
-        None
-        if force or encoder.fitted
-        else previous_features(old, schema, name, {**info, "state_text": state_text})
-    )
+    previous = None if force or encoder.fitted else previous_features(old, schema, info, state_text)
     _encode_column(
         encoder,
         col,
         table.iloc[start:stop],
         sources.get(name),
         previous,
-        folder / info["features"],
+        folder / info.features,
         workers,
         progress,
     )
@@ -397,7 +392,7 @@ def _fit_and_encode(
 
 def _encode_column(
     encoder: Any,
-    col: dict[str, Any],
+    col: Column,
     rows: pd.DataFrame,
     source: Path | None,
     previous: Previous | None,
@@ -411,7 +406,7 @@ def _encode_column(
     themselves; text and numbers are cheap and encoded here. Rows whose file the
     previous output already encoded (same content hash) are copied, not recomputed.
     """
-    name, kind = col["name"], col["type"]
+    name, kind = col.name, col.type
     n = len(rows)
     store.create(out, n, (encoder.dim,), np.float32)
     present = rows[f"_present.{name}"].to_numpy(dtype=bool)

@@ -28,7 +28,7 @@ from mmcli.artifacts import arrays as store
 from mmcli.artifacts.record import Artifact, relative_to
 from mmcli.config import FuseConfig
 from mmcli.errors import UsageError
-from mmcli.stages import Progress, no_progress
+from mmcli.stages import Progress, no_progress, staleness
 
 MASK_BLOCK = "_present"
 
@@ -110,9 +110,9 @@ def apply_fusion(
 def load_features(feats: Artifact, table: pd.DataFrame) -> tuple[dict, dict]:
     """Each column's features (memory-mapped) and presence flags."""
     features, present = {}, {}
-    for info in feats.record["columns"]:
-        features[info["name"]] = feats.array(info["features"], mmap=True)
-        present[info["name"]] = table[f"_present.{info['name']}"].to_numpy(dtype=bool)
+    for info in feats.record.columns:
+        features[info.name] = feats.array(info.features, mmap=True)
+        present[info.name] = table[f"_present.{info.name}"].to_numpy(dtype=bool)
     return features, present
 
 
@@ -125,23 +125,23 @@ def run(
 ) -> dict[str, Any]:
     """Fuse an extract-features artifact into one normalised matrix."""
     feats = artifacts.load(cfg.feats, stages=("extract-features",))
-    names = [c["name"] for c in feats.record["columns"]]
+    names = [c.name for c in feats.record.columns]
     unknown = sorted(set(cfg.weights) - set(names))
     if unknown:
         raise UsageError(f"--weights names unknown columns {unknown}", hint=f"columns: {names}")
     key = artifacts.cache_key("fuse", cfg.identity(), {"upstream": feats.fingerprint})
     summary: dict[str, Any] = {"stage": "fuse", "out": str(cfg.out)}
-    if not force and (record := artifacts.up_to_date(cfg.out, key)) is not None:
-        return {**summary, "status": "up-to-date", **record["summary"]}
+    if not force and (record := staleness.current(cfg.out, key)) is not None:
+        return {**summary, "status": "up-to-date", **record.summary}
     if dry_run:
         return {
             **summary,
             "status": "would-build",
-            "why": artifacts.rebuild_reason(cfg.out, cfg.identity()),
+            "why": staleness.rebuild_reason(cfg.out, cfg.identity()),
         }
 
     table = feats.table("rows.parquet")
-    sources = {c["name"]: feats.array_file(c["features"]) for c in feats.record["columns"]}
+    sources = {c.name: feats.array_file(c.features) for c in feats.record.columns}
     present = {n: table[f"_present.{n}"].to_numpy(dtype=bool) for n in names}
     train = (table["_split"] == "train").to_numpy()
     progress("fitting the normalisation", 0, None)
@@ -156,10 +156,8 @@ def run(
         weights,
     )
     for block in blocks:
-        info = next((c for c in feats.record["columns"] if c["name"] == block["name"]), None)
-        block["type"] = (
-            info["type"] if info else ("mask" if block["name"] == MASK_BLOCK else "fused")
-        )
+        info = feats.record.column(block["name"])
+        block["type"] = info.type if info else ("mask" if block["name"] == MASK_BLOCK else "fused")
     inputs = {
         "upstream": {
             "stage": "extract-features",
@@ -206,7 +204,7 @@ def run(
                 "blocks": blocks,
                 "weights": weights,
                 "columns": names,
-                "schema": feats.record["schema"],
+                "schema": feats.record.table,
                 "summary": {k: summary[k] for k in ("rows", "width", "method", "blocks")},
             }
         )

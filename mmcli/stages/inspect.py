@@ -8,6 +8,7 @@ from typing import Any
 from mmcli import artifacts
 from mmcli.artifacts.record import MAX_CHAIN
 from mmcli.errors import MissingInputError, MmcliError
+from mmcli.stages import staleness
 
 
 def run(path: Path) -> dict[str, Any]:
@@ -24,14 +25,14 @@ def run(path: Path) -> dict[str, Any]:
             "fingerprint": current.fingerprint[:16],
         }
         chain.append(entry)
-        if not current.record.get("inputs", {}).get("upstream"):
-            manifest = current.record.get("inputs", {}).get("manifest")
+        if not current.record.inputs.upstream:
+            manifest = current.record.inputs.manifest
             if manifest:
                 chain.append(
                     {
                         "stage": "manifest",
-                        "path": str(current.resolve(manifest["path"])),
-                        "fingerprint": manifest["sha256"][:16],
+                        "path": str(current.resolve(manifest.path)),
+                        "fingerprint": manifest.sha256[:16],
                     }
                 )
             break
@@ -50,11 +51,13 @@ def run(path: Path) -> dict[str, Any]:
         "stage": "inspect",
         "artifact": str(art.path),
         "kind": art.stage,
-        "mmcli_version": record.get("mmcli_version"),
-        "params": record.get("params", {}),
-        "outputs": {name: info["bytes"] for name, info in record.get("outputs", {}).items()},
-        "summary": record.get("summary", {}),
+        "mmcli_version": record.mmcli_version,
+        "params": record.params,
+        "outputs": {name: info.bytes for name, info in record.outputs.items()},
+        "summary": record.summary,
         "chain": chain,
+        # The same answer as `mmcli status`, from the same check.
+        "state": staleness.check(art.path).to_json(),
     }
     if art.stage == "preprocess":
         rejected = art.table("rejected.parquet")

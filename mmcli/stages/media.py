@@ -18,12 +18,12 @@ from mmcli import __version__, artifacts, parallel
 from mmcli.artifacts import arrays
 from mmcli.artifacts.filecache import SMALL_FILE, FileHashes, hash_many, read_and_hash
 from mmcli.artifacts.hashing import json_sha256
+from mmcli.artifacts.records import Column, TableSchema
 from mmcli.errors import MmcliError
 from mmcli.io.audio import AudioRejected, load_audio
 from mmcli.io.images import ImageRejected, load_image
 from mmcli.io.paths import PathRejected, resolve_file
 from mmcli.io.video import VideoRejected, load_video
-from mmcli.stages.schema import input_columns, manifest_columns
 
 if TYPE_CHECKING:  # pandas loads only where a table is built: an up-to-date check needs none
     import pandas as pd
@@ -39,27 +39,27 @@ READ_WHOLE = ("image",)
 READ_WHOLE_MAX = 64 << 20
 
 
-def media_layout(kind: str, schema: dict[str, Any]) -> tuple[tuple[int, ...], str]:
+def media_layout(kind: str, schema: TableSchema) -> tuple[tuple[int, ...], str]:
     """(shape of one row, dtype) of a media column's stored array."""
-    size = schema["image_size"]
+    size = schema.image_size
     if kind == "image":
         return (size, size, 3), "uint8"
     if kind == "video":
-        return (schema["video_frames"], size, size, 3), "uint8"
-    return (int(round(schema["audio_seconds"] * schema["sample_rate"])),), "float32"
+        return (schema.video_frames, size, size, 3), "uint8"
+    return (int(round(schema.audio_seconds * schema.sample_rate)),), "float32"
 
 
-def decode_params(kind: str, schema: dict[str, Any]) -> dict[str, Any]:
+def decode_params(kind: str, schema: TableSchema) -> dict[str, Any]:
     """What a decoded value depends on besides the file's bytes (the per-row cache key)."""
-    sound = {"sample_rate": schema["sample_rate"], "seconds": schema["audio_seconds"]}
+    sound = {"sample_rate": schema.sample_rate, "seconds": schema.audio_seconds}
     if kind == "image":
-        return {"type": kind, "image_size": schema["image_size"]}
+        return {"type": kind, "image_size": schema.image_size}
     if kind == "video":
         return {
             "type": kind,
-            "image_size": schema["image_size"],
-            "frames": schema["video_frames"],
-            "max_seconds": schema["video_max_seconds"],
+            "image_size": schema.image_size,
+            "frames": schema.video_frames,
+            "max_seconds": schema.video_max_seconds,
             **sound,
         }
     return {"type": kind, **sound}
@@ -86,10 +86,10 @@ def decode_cell(
     )
 
 
-def media_parts(col: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+def media_parts(col: Column, schema: TableSchema) -> list[str]:
     """The stored columns one manifest column fills: itself, and a video's soundtrack."""
-    derived = [c["name"] for c in input_columns(schema) if c.get("source") == col["name"]]
-    return [col["name"], *derived]
+    derived = [c.name for c in schema.input_columns() if c.source == col.name]
+    return [col.name, *derived]
 
 
 @dataclass
@@ -145,12 +145,12 @@ class Sources:
             self.store.save()
 
 
-def media_cells(df: pd.DataFrame, schema: dict[str, Any]) -> list[str]:
+def media_cells(df: pd.DataFrame, schema: TableSchema) -> list[str]:
     """Every distinct file cell of a manifest's image, audio and video columns."""
     cells: dict[str, None] = {}
-    for col in manifest_columns(schema):
-        if col["type"] in MEDIA:
-            for cell in df[col["name"]].tolist():
+    for col in schema.manifest_columns():
+        if col.type in MEDIA:
+            for cell in df[col.name].tolist():
                 if cell is not None and str(cell).strip() != "":
                     cells[str(cell)] = None
     return list(cells)
@@ -206,7 +206,7 @@ class Reuse:
     sha256: list[str]
 
 
-def previous_rows(out: Path, schema: dict[str, Any]) -> dict[str, Reuse]:
+def previous_rows(out: Path, schema: TableSchema) -> dict[str, Reuse]:
     """For each media column, what the artifact already at ``out`` can give without decoding.
 
     A row is reused when its file has the same SHA-256 and the column is decoded with the
@@ -214,17 +214,17 @@ def previous_rows(out: Path, schema: dict[str, Any]) -> dict[str, Reuse]:
     """
     try:
         old = artifacts.load(out, stages=("preprocess",), shards_ok=True)
-        if old.record.get("mmcli_version") != __version__:
+        if old.record.mmcli_version != __version__:
             return {}
-        old_schema = old.record["schema"]
+        old_schema: TableSchema = old.record.table
         table = old.table("rows.parquet")
     except MmcliError:
         return {}
     reuse = {}
-    for col in manifest_columns(schema):
-        name, kind = col["name"], col["type"]
-        old_col = next((c for c in manifest_columns(old_schema) if c["name"] == name), None)
-        if kind not in MEDIA or old_col is None or old_col["type"] != kind:
+    for col in schema.manifest_columns():
+        name, kind = col.name, col.type
+        old_col = next((c for c in old_schema.manifest_columns() if c.name == name), None)
+        if kind not in MEDIA or old_col is None or old_col.type != kind:
             continue
         parts = media_parts(col, schema)
         if (
@@ -234,9 +234,9 @@ def previous_rows(out: Path, schema: dict[str, Any]) -> dict[str, Reuse]:
         ):
             continue
         try:
-            names = [old_schema["arrays"][part] for part in parts]
+            names = [old_schema.arrays[part] for part in parts]
             files = [old.array_file(name) for name in names]
-            recorded = [old.record["outputs"][name]["sha256"] for name in names]
+            recorded = [old.record.outputs[name].sha256 for name in names]
         except (MmcliError, KeyError):
             continue
         shas = table[f"_sha.{name}"].tolist()

@@ -21,12 +21,12 @@ from mmcli import artifacts
 from mmcli.artifacts import arrays as store
 from mmcli.artifacts.hashing import file_sha256, json_sha256
 from mmcli.artifacts.record import Artifact, relative_to
+from mmcli.artifacts.records import FeatureColumn
 from mmcli.config import MergeConfig, PreprocessConfig
 from mmcli.errors import DataError, UsageError
 from mmcli.io.tables import read_table
-from mmcli.stages import Progress, no_progress
+from mmcli.stages import Progress, lean_summary, no_progress, staleness
 from mmcli.stages import preprocess as prep_stage
-from mmcli.stages.schema import input_columns
 
 
 def load_shards(paths: list[Path]) -> list[Artifact]:
@@ -35,14 +35,14 @@ def load_shards(paths: list[Path]) -> list[Artifact]:
         artifacts.load(p, stages=("preprocess", "extract-features"), shards_ok=True) for p in paths
     ]
     for art in shards:
-        if not art.record.get("shard"):
+        if not art.record.shard:
             raise UsageError(
                 f"{art.path}: is a whole artifact, not a shard (built without --shard)"
             )
-    shards.sort(key=lambda a: a.record["shard"]["index"])
+    shards.sort(key=lambda a: a.record.shard.index)
     first = shards[0]
-    count = first.record["shard"]["count"]
-    indexes = [a.record["shard"]["index"] for a in shards]
+    count = first.record.shard.count
+    indexes = [a.record.shard.index for a in shards]
     if indexes != list(range(1, count + 1)):
         missing = sorted(set(range(1, count + 1)) - set(indexes))
         raise UsageError(
@@ -52,12 +52,9 @@ def load_shards(paths: list[Path]) -> list[Artifact]:
 
     def same(art: Artifact) -> Any:
         params = {k: v for k, v in art.params.items() if k != "shard"}
-        inputs = {k: v for k, v in art.record["inputs"].items() if k not in ("files",)}
-        if "upstream" in inputs:
-            inputs = inputs["upstream"]["fingerprint"]
-        else:
-            inputs = inputs["manifest"]["sha256"]
-        return art.stage, art.record.get("mmcli_version"), params, inputs
+        inputs = art.record.inputs
+        source = inputs.upstream.fingerprint if inputs.upstream else inputs.manifest.sha256
+        return art.stage, art.record.mmcli_version, params, source
 
     for art in shards[1:]:
         if same(art) != same(first):
@@ -83,9 +80,10 @@ def _merge_prep(
 ) -> dict[str, Any]:
     first = shards[0]
     record = first.record
-    schema = {k: v for k, v in record["schema"].items() if k != "arrays"}
-    manifest = first.resolve(record["inputs"]["manifest"]["path"])
-    if not manifest.is_file() or file_sha256(manifest) != record["inputs"]["manifest"]["sha256"]:
+    schema = record.table
+    recorded = record.inputs.manifest
+    manifest = first.resolve(recorded.path)
+    if not manifest.is_file() or file_sha256(manifest) != recorded.sha256:
         raise DataError(
             f"{manifest}: the manifest the shards were made from is gone or changed",
             hint="rerun the shards on the current manifest",
@@ -100,14 +98,14 @@ def _merge_prep(
     every = dict(zip(files["file"], files["sha256"], strict=True))
     inputs = {
         # Paths relative to the merged artifact, as one run writing it would record them.
-        "manifest": {**record["inputs"]["manifest"], "path": relative_to(manifest, out)},
+        "manifest": {"path": relative_to(manifest, out), "sha256": recorded.sha256},
         "files": {"count": len(every), "sha256": json_sha256(every)},
     }
     key = artifacts.cache_key(
-        "preprocess", params, {"manifest": inputs["manifest"]["sha256"], "files": inputs["files"]}
+        "preprocess", params, {"manifest": recorded.sha256, "files": inputs["files"]}
     )
-    if not force and (done := artifacts.up_to_date(out, key)) is not None:
-        return {**summary, "status": "up-to-date", **done["summary"]}
+    if not force and (done := staleness.current(out, key)) is not None:
+        return {**summary, "status": "up-to-date", **done.summary}
 
     progress("joining rows", 0, None)
     table = pd.concat([s.table("rows.parquet") for s in shards], ignore_index=True)
@@ -117,14 +115,14 @@ def _merge_prep(
         for r in rejects.to_dict("records")
     ]
     drop = np.zeros(len(table), dtype=bool)
-    id_col = schema.get("id_column")
+    id_col = schema.id_column
     if id_col:
         # A duplicate id can span shards: find them again over the whole manifest. As in
         # one run, a duplicate row is rejected before its files are decoded, so the media
         # problems a shard found in it are dropped.
         ids = prep_stage.manifest_ids(read_table(manifest), schema)
         dups = prep_stage.duplicate_ids(ids)
-        media = {c["name"] for c in input_columns(schema) if c["type"] in prep_stage.MEDIA}
+        media = {c.name for c in schema.input_columns() if c.type in prep_stage.MEDIA}
         rejects = [
             r
             for r in rejects
@@ -145,14 +143,14 @@ def _merge_prep(
         drop = table["_row"].isin(list(dups)).to_numpy()
         table = table[~drop].reset_index(drop=True)
     prep_stage.sort_rejects(rejects, schema)
-    rows = shards[-1].record["shard"]["rows"][1]  # the last shard ends at the last row
+    rows = shards[-1].record.shard.rows[1]  # the last shard ends at the last row
     prep_stage.finish(table, rejects, cfg, schema, rows)
     summary.update(prep_stage.describe(table, rejects, schema, rows))
     with artifacts.Builder(
         out, stage="preprocess", params=params, inputs=inputs, key=key, seed=cfg.seed
     ) as build:
         (build.dir / "arrays").mkdir()
-        for name, rel in record["schema"]["arrays"].items():
+        for name, rel in schema.arrays.items():
             progress(f"joining {name}", 0, None)
             joined = build.dir / (rel + ".all")
             store.concat([s.array_file(rel) for s in shards], joined)
@@ -160,11 +158,9 @@ def _merge_prep(
         prep_stage.write_tables(build.dir, table, rejects, files)
         build.info.update(
             {
-                "schema": record["schema"],
-                "summary": prep_stage._lean(summary),
-                "paths": {
-                    "data_root": relative_to(first.resolve(record["paths"]["data_root"]), out)
-                },
+                "schema": schema,
+                "summary": lean_summary(summary),
+                "paths": {"data_root": relative_to(first.resolve(record.paths.data_root), out)},
             }
         )
     return summary
@@ -179,17 +175,16 @@ def _merge_feats(
     prep = first.upstream()
     params = {**first.params, "shard": None}
     key = artifacts.cache_key("extract-features", params, {"upstream": prep.fingerprint})
-    if not force and (done := artifacts.up_to_date(out, key)) is not None:
-        return {**summary, "status": "up-to-date", **done["summary"]}
-    for info in record["columns"]:
-        for part in ("state", "arrays"):
-            if part in info:
-                digests = {s.record["outputs"][info[part]]["sha256"] for s in shards}
-                if len(digests) != 1:
-                    raise UsageError(
-                        f"shards disagree on the fitted {info['name']} encoder ({info[part]})",
-                        hint="rebuild the shards with the same mmcli version and parameters",
-                    )
+    if not force and (done := staleness.current(out, key)) is not None:
+        return {**summary, "status": "up-to-date", **done.summary}
+    for info in record.columns:
+        for name in _encoder_files(info):
+            digests = {s.record.outputs[name].sha256 for s in shards}
+            if len(digests) != 1:
+                raise UsageError(
+                    f"shards disagree on the fitted {info.name} encoder ({name})",
+                    hint="rebuild the shards with the same mmcli version and parameters",
+                )
     inputs = {
         "upstream": {
             "stage": "preprocess",
@@ -198,26 +193,28 @@ def _merge_feats(
         }
     }
     table = pd.concat([s.table("rows.parquet") for s in shards], ignore_index=True)
-    summary.update({"status": "built", **record["summary"], "rows": len(table)})
+    summary.update({"status": "built", **record.summary, "rows": len(table)})
     with artifacts.Builder(
         out, stage="extract-features", params=params, inputs=inputs, key=key
     ) as build:
         (build.dir / "features").mkdir()
         (build.dir / "encoders").mkdir()
-        for info in record["columns"]:
-            progress(f"joining {info['name']}", 0, None)
-            store.concat(
-                [s.array_file(info["features"]) for s in shards], build.dir / info["features"]
-            )
-            for part in ("state", "arrays"):
-                if part in info:
-                    shutil.copyfile(first.file(info[part]), build.dir / info[part])
+        for info in record.columns:
+            progress(f"joining {info.name}", 0, None)
+            store.concat([s.array_file(info.features) for s in shards], build.dir / info.features)
+            for name in _encoder_files(info):
+                shutil.copyfile(first.file(name), build.dir / name)
         table.to_parquet(build.dir / "rows.parquet", index=False)
         build.info.update(
             {
-                "columns": record["columns"],
-                "schema": record["schema"],
+                "columns": record.columns,
+                "schema": record.table,
                 "summary": {k: summary[k] for k in ("rows", "encoders")},
             }
         )
     return summary
+
+
+def _encoder_files(info: FeatureColumn) -> list[str]:
+    """A column's fitted encoder files: its state, and its arrays if it has any."""
+    return [info.state, *([info.arrays] if info.arrays else [])]

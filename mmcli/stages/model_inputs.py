@@ -20,9 +20,9 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from mmcli.artifacts.records import FuseRecord, TableSchema
 from mmcli.errors import DataError
 from mmcli.stages.fuse import MASK_BLOCK
-from mmcli.stages.schema import input_columns
 
 AUDIO_CHUNK = 256
 
@@ -35,23 +35,23 @@ def mask_tensor(table: pd.DataFrame, names: list[str]) -> Tensor:
     )
 
 
-def block_specs(fused_record: dict[str, Any]) -> list[dict[str, Any]]:
+def block_specs(fused_record: FuseRecord) -> list[dict[str, Any]]:
     """One dense tower per input column's block of a concat fuse artifact."""
-    if fused_record["params"]["method"] != "concat":
+    if fused_record.method != "concat":
         raise DataError(
             "--fusion on a fuse artifact needs per-column blocks: fuse it with --method concat"
         )
     return [
         {
-            "name": b["name"],
-            "type": b["type"],
+            "name": b.name,
+            "type": b.type,
             "tower": "dense",
-            "dim": b["stop"] - b["start"],
-            "start": b["start"],
-            "stop": b["stop"],
+            "dim": b.stop - b.start,
+            "start": b.start,
+            "stop": b.stop,
         }
-        for b in fused_record["blocks"]
-        if b["name"] != MASK_BLOCK
+        for b in fused_record.blocks
+        if b.name != MASK_BLOCK
     ]
 
 
@@ -63,14 +63,14 @@ def block_inputs(x: np.ndarray, table: pd.DataFrame, specs: list[dict[str, Any]]
 
 
 def fit_e2e_specs(
-    schema: dict[str, Any], table: pd.DataFrame, train: np.ndarray, options: dict[str, Any]
+    schema: TableSchema, table: pd.DataFrame, train: np.ndarray, options: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """Tower specs for every input column, fitted on the train split."""
     from mmcli.models.vocab import build_vocab
 
     specs = []
-    for col in input_columns(schema):
-        name, kind = col["name"], col["type"]
+    for col in schema.input_columns():
+        name, kind = col.name, col.type
         present = table[f"_present.{name}"].to_numpy(dtype=bool)
         rows = train & present
         spec: dict[str, Any] = {"name": name, "type": kind}
@@ -85,7 +85,7 @@ def fit_e2e_specs(
         elif kind == "audio":
             spec.update(
                 tower="audio-cnn",
-                sample_rate=schema["sample_rate"],
+                sample_rate=schema.sample_rate,
                 n_mels=40,
                 channels=options["conv_channels"],
             )

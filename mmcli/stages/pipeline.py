@@ -15,6 +15,7 @@ extract-features and fuse and trains on the preprocess artifact.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +45,16 @@ def plan(path: Path) -> list[tuple[str, Any]]:
         )
     if "manifest" not in spec:
         raise UsageError(f"{path}: no manifest")
-    base = path.parent
-    out = base / str(spec.get("out", "work"))
+    base = Path(os.path.normpath(path.parent))
+    out = Path(os.path.normpath(base / str(spec.get("out", "work"))))
     sections = {s: _section(path, s, spec.get(s) or {}) for s in STAGES}
     e2e = sections["train"].get("model") == "e2e"
     data = out / ("prep" if e2e else "fused")
     paths: dict[str, dict[str, Any]] = {
-        "preprocess": {"manifest": base / str(spec["manifest"]), "out": out / "prep"},
+        "preprocess": {
+            "manifest": Path(os.path.normpath(base / str(spec["manifest"]))),
+            "out": out / "prep",
+        },
         "extract-features": {"prep": out / "prep", "out": out / "feats"},
         "fuse": {"feats": out / "feats", "out": out / "fused"},
         "train": {"data": data, "out": out / "model"},

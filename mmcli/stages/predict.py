@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from mmcli import artifacts
+from mmcli.artifacts.records import TableSchema, TrainRecord
 from mmcli.config import PredictConfig
 from mmcli.errors import DataError
 from mmcli.io.tables import read_table, table_format, write_table
 from mmcli.stages import Progress, no_progress
-from mmcli.stages.schema import manifest_columns
 
 
 def run(
@@ -34,15 +34,17 @@ def run(
 
 def _run(cfg: PredictConfig, progress: Progress) -> dict[str, Any]:
     from mmcli.stages.preprocess import prepare
+    from mmcli.stages.train import load_model
 
     table_format(cfg.out)  # an unknown output format fails before any work
     model_art = artifacts.load(cfg.model, stages=("train",))
     prep = model_art.find("preprocess")
-    schema = prep.record["schema"]
+    schema: TableSchema = prep.record.table
+    module = load_model(model_art)  # the weights' hash is checked before any row is read
     df = read_table(cfg.table)
     if len(df) == 0:
         raise DataError(f"{cfg.table}: no rows to predict")
-    missing = [c["name"] for c in manifest_columns(schema) if c["name"] not in df.columns]
+    missing = [c.name for c in schema.manifest_columns() if c.name not in df.columns]
     if missing:
         raise DataError(
             f"{cfg.table}: missing input columns {missing}",
@@ -59,15 +61,16 @@ def _run(cfg: PredictConfig, progress: Progress) -> dict[str, Any]:
             with_target=False,
             progress=progress,
         )
-        return _predict(cfg, df, schema, prepared, model_art, progress)
+        return _predict(cfg, df, schema, prepared, model_art, module, progress)
 
 
 def _predict(
     cfg: PredictConfig,
     df: pd.DataFrame,
-    schema: dict[str, Any],
+    schema: TableSchema,
     prepared: Any,
     model_art: artifacts.Artifact,
+    module: Any,
     progress: Progress,
 ) -> dict[str, Any]:
     import torch
@@ -76,9 +79,9 @@ def _predict(
     from mmcli.stages.extract_features import encode, load_encoder
     from mmcli.stages.fuse import apply_fusion
     from mmcli.stages.model_inputs import block_inputs, e2e_inputs
-    from mmcli.stages.train import load_model, to_predictions
+    from mmcli.stages.train import to_predictions
 
-    architecture = model_art.record["architecture"]
+    architecture = model_art.record.architecture
     rows = prepared.table
     if model_art.upstream().stage == "preprocess":
         inputs = e2e_inputs(rows, prepared.arrays, architecture["columns"], progress)
@@ -86,12 +89,12 @@ def _predict(
         fused = model_art.find("fuse")
         feats = fused.find("extract-features")
         features, present = {}, {}
-        for info in feats.record["columns"]:
-            name = info["name"]
+        for info in feats.record.columns:
+            name = info.name
             present[name] = rows[f"_present.{name}"].to_numpy(dtype=bool)
             features[name] = encode(
                 load_encoder(feats, info),
-                info["type"],
+                info.type,
                 name,
                 rows,
                 prepared.arrays,
@@ -99,15 +102,12 @@ def _predict(
                 progress,
             )
         state = fused.tensors("fusion.safetensors")
-        x, _ = apply_fusion(
-            features, present, state, fused.params["method"], fused.record["weights"]
-        )
+        x, _ = apply_fusion(features, present, state, fused.record.method, fused.record.weights)
         inputs = (
             [torch.from_numpy(x)]
             if architecture["family"] == "head"
             else block_inputs(x, rows, architecture["columns"])
         )
-    module = load_model(model_art)
     predictions = to_predictions(model_art, training.predict(module, inputs))
 
     out = _output_table(df, schema, rows, prepared.rejects, predictions, model_art.record)
@@ -128,21 +128,21 @@ def _predict(
 
 def _output_table(
     df: pd.DataFrame,
-    schema: dict[str, Any],
+    schema: TableSchema,
     rows: pd.DataFrame,
     rejects: list[dict[str, Any]],
     predictions: np.ndarray,
-    record: dict[str, Any],
+    record: TrainRecord,
 ) -> pd.DataFrame:
     """One output row per input row, in input order."""
     n = len(df)
     out = pd.DataFrame({"row": np.arange(n, dtype=np.int64)})
-    if schema.get("id_column") in df.columns:
-        out["id"] = df[schema["id_column"]].astype(object).to_numpy()
+    if schema.id_column in df.columns:
+        out["id"] = df[schema.id_column].astype(object).to_numpy()
     position = dict(zip(rows["_row"].tolist(), range(len(rows)), strict=True))
     index = [position.get(r) for r in range(n)]
-    if record["task"] == "classification":
-        classes = record["classes"]
+    if record.task == "classification":
+        classes = record.classes or []
         labels = predictions.argmax(1) if len(predictions) else np.zeros(0, int)
         out["prediction"] = [None if i is None else classes[labels[i]] for i in index]
         for k, name in enumerate(classes):

@@ -17,7 +17,6 @@ the splits unassigned; ``mmcli merge`` joins the shards into what one run would 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +29,11 @@ from mmcli.artifacts import arrays
 from mmcli.artifacts.filecache import cache_path
 from mmcli.artifacts.hashing import file_sha256
 from mmcli.artifacts.record import relative_to
+from mmcli.artifacts.records import PreprocessRecord, TableSchema, Target
 from mmcli.config import PreprocessConfig
-from mmcli.errors import DataError
+from mmcli.errors import DataError, MmcliError
 from mmcli.io.text import normalise_text
-from mmcli.stages import Progress, no_progress
+from mmcli.stages import Progress, lean_summary, no_progress, staleness
 from mmcli.stages.media import (
     CHUNK,
     MEDIA,
@@ -52,9 +52,7 @@ from mmcli.stages.schema import (
     SPLIT_NAMES,
     column_slugs,
     infer_schema,
-    input_columns,
     label_of,
-    manifest_columns,
     parse_number,
 )
 
@@ -64,13 +62,11 @@ if TYPE_CHECKING:  # pandas loads only once there is work: an up-to-date check n
 REJECTED_COLUMNS = ["row", "id", "column", "file", "reason", "action"]
 
 
-def array_files(schema: dict[str, Any]) -> dict[str, str]:
+def array_files(schema: TableSchema) -> dict[str, str]:
     """Column name -> file name of its array, for image, audio and video columns."""
     slugs = column_slugs(schema)
     return {
-        c["name"]: f"arrays/{slugs[c['name']]}.npy"
-        for c in input_columns(schema)
-        if c["type"] in MEDIA
+        c.name: f"arrays/{slugs[c.name]}.npy" for c in schema.input_columns() if c.type in MEDIA
     }
 
 
@@ -87,7 +83,7 @@ class Prepared:
 
 def prepare(
     df: pd.DataFrame,
-    schema: dict[str, Any],
+    schema: TableSchema,
     root: Path,
     array_dir: Path,
     *,
@@ -121,12 +117,12 @@ def prepare(
     # Each step reports its problems as it finds them: under ``fail``, the order of the
     # steps decides which problem is raised.
     if with_target:
-        if id_col := schema.get("id_column"):
+        if id_col := schema.id_column:
             for i, reason in duplicate_ids(problems.ids, first_row).items():
                 problems.add(i, id_col, reason, always_reject=True)
-        targets = _read_targets(df, schema["target"], problems)
-        if schema.get("split_column"):
-            splits = _read_splits(df, schema["split_column"], problems)
+        targets = _read_targets(df, schema.target, problems)
+        if schema.split_column:
+            splits = _read_splits(df, schema.split_column, problems)
     columns = _Columns()
     _decode_media(
         df,
@@ -193,23 +189,23 @@ class _Problems:
             self.rejected.add(i)
 
 
-def _read_targets(df: pd.DataFrame, target: dict[str, Any], problems: _Problems) -> list[Any]:
+def _read_targets(df: pd.DataFrame, target: Target, problems: _Problems) -> list[Any]:
     """Each row's target: a number, or its class's index; a bad or missing one rejects."""
     targets: list[Any] = [None] * len(df)
-    classes = {c: i for i, c in enumerate(target.get("classes", []))}
-    for i, value in enumerate(df[target["name"]].tolist()):
+    classes = {c: i for i, c in enumerate(target.classes or [])}
+    for i, value in enumerate(df[target.name].tolist()):
         try:
-            if target["task"] == "regression":
+            if target.task == "regression":
                 targets[i] = parse_number(value)
             else:
                 targets[i] = None if value is None else classes.get(label_of(value), -1)
                 if targets[i] == -1:
                     raise ValueError(f"label {label_of(value)!r} is not one of the classes")
         except ValueError as exc:
-            problems.add(i, target["name"], str(exc), always_reject=True)
+            problems.add(i, target.name, str(exc), always_reject=True)
             continue
         if targets[i] is None:
-            problems.add(i, target["name"], "target value is missing", always_reject=True)
+            problems.add(i, target.name, "target value is missing", always_reject=True)
     return targets
 
 
@@ -249,7 +245,7 @@ class _Columns:
 
 def _decode_media(
     df: pd.DataFrame,
-    schema: dict[str, Any],
+    schema: TableSchema,
     array_dir: Path,
     problems: _Problems,
     columns: _Columns,
@@ -264,13 +260,13 @@ def _decode_media(
     where its rows are all the previous artifact's, unchanged, link to the old files."""
     n = len(df)
     files = array_files(schema)
-    kinds = {c["name"]: c["type"] for c in input_columns(schema)}
-    media = [c for c in manifest_columns(schema) if c["type"] in MEDIA]
+    kinds = {c.name: c.type for c in schema.input_columns()}
+    media = [c for c in schema.manifest_columns() if c.type in MEDIA]
     present, digests, rejected = columns.present, columns.digests, problems.rejected
     followers = columns.followers
     total, done = n * len(media), 0
     for col in media:
-        name, kind = col["name"], col["type"]
+        name, kind = col.name, col.type
         parts = media_parts(col, schema)
         cells = [None if c is None or str(c).strip() == "" else str(c) for c in df[name]]
         params = decode_params(kind, schema)
@@ -362,12 +358,12 @@ def _decode_tasks(
 
 
 def _convert_values(
-    df: pd.DataFrame, schema: dict[str, Any], problems: _Problems, columns: _Columns
+    df: pd.DataFrame, schema: TableSchema, problems: _Problems, columns: _Columns
 ) -> None:
     """Parse the number, text and category columns; a cell that does not parse is a problem."""
     present = columns.present
-    for col in input_columns(schema):
-        name, kind = col["name"], col["type"]
+    for col in schema.input_columns():
+        name, kind = col.name, col.type
         if kind in MEDIA:
             continue
         present[name] = np.zeros(len(df), dtype=bool)
@@ -389,7 +385,7 @@ def _convert_values(
 
 
 def _build_table(
-    schema: dict[str, Any],
+    schema: TableSchema,
     ids: list[str | None],
     targets: list[Any],
     splits: list[str | None],
@@ -409,20 +405,20 @@ def _build_table(
     )
     if with_target:
         table["_split"] = pd.Series([splits[i] for i in keep], dtype=object)
-        dtype = np.float64 if schema["target"]["task"] == "regression" else np.int64
+        dtype = np.float64 if schema.target.task == "regression" else np.int64
         table["_target"] = np.asarray([targets[i] for i in keep], dtype=dtype)
     values = columns.values
-    for col in input_columns(schema):
-        name = col["name"]
+    for col in schema.input_columns():
+        name = col.name
         if name in values:
             column = [values[name][i] for i in keep]
             table[name] = (
                 np.asarray([np.nan if v is None else v for v in column], dtype=np.float64)
-                if col["type"] == "number"
+                if col.type == "number"
                 else pd.Series(column, dtype=object)
             )
-    for col in input_columns(schema):
-        table[f"_present.{col['name']}"] = columns.present[col["name"]][keep]
+    for col in schema.input_columns():
+        table[f"_present.{col.name}"] = columns.present[col.name][keep]
     for part, digests in columns.digests.items():
         # Content hash of each row's file: the key a rebuild reuses the decoded row by.
         table[f"_sha.{part}"] = pd.Series([digests[i] for i in keep], dtype=object)
@@ -430,7 +426,7 @@ def _build_table(
 
 
 def _store_arrays(
-    array_dir: Path, schema: dict[str, Any], columns: _Columns, keep: np.ndarray, n: int
+    array_dir: Path, schema: TableSchema, columns: _Columns, keep: np.ndarray, n: int
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Write each part's final ``array_dir/<slug>.npy``, the rows of ``keep``, and open it
     memory-mapped; returns those and the SHA-256 of each file already known (linked from
@@ -455,12 +451,12 @@ def _store_arrays(
     return stored, hashed
 
 
-def sort_rejects(rejects: list[dict[str, Any]], schema: dict[str, Any]) -> None:
+def sort_rejects(rejects: list[dict[str, Any]], schema: TableSchema) -> None:
     """The order problems are found in: ids, target, split, then the inputs; by row."""
-    first = [schema.get("id_column"), schema["target"]["name"], schema.get("split_column")]
+    first = [schema.id_column, schema.target.name, schema.split_column]
     order = {name: k for k, name in enumerate(first) if name}
-    for k, col in enumerate(input_columns(schema)):
-        order.setdefault(col["name"], 3 + k)
+    for k, col in enumerate(schema.input_columns()):
+        order.setdefault(col.name, 3 + k)
     rejects.sort(key=lambda r: (order.get(r["column"], len(order) + 3), r["row"]))
 
 
@@ -474,8 +470,8 @@ def duplicate_ids(ids: list[str | None], first_row: int = 0) -> dict[int, str]:
     return found
 
 
-def manifest_ids(df: pd.DataFrame, schema: dict[str, Any]) -> list[str | None]:
-    id_col = schema.get("id_column")
+def manifest_ids(df: pd.DataFrame, schema: TableSchema) -> list[str | None]:
+    id_col = schema.id_column
     if not id_col:
         return [None] * len(df)
     return [None if v is None else str(v) for v in df[id_col]]
@@ -525,7 +521,7 @@ def run(
     except OSError:
         manifest_sha = None  # reading the table below says why
     if previous and manifest_sha and _unchanged(cfg, root, previous, manifest_sha):
-        return {**summary, "status": "up-to-date", **previous["summary"]}
+        return {**summary, "status": "up-to-date", **previous.summary}
     from mmcli.io.tables import read_table
 
     df = read_table(cfg.manifest)
@@ -551,13 +547,13 @@ def run(
     sources = hash_sources(cells, root, cache_path(cfg.out), workers, lazy=stale)
     if not stale:
         key = _key(cfg, manifest["sha256"], sources.fingerprint())
-        if (record := artifacts.up_to_date(cfg.out, key)) is not None:
-            return {**summary, "status": "up-to-date", **record["summary"]}
+        if (record := staleness.current(cfg.out, key)) is not None:
+            return {**summary, "status": "up-to-date", **record.summary}
     if dry_run:
         return {
             **summary,
             "status": "would-build",
-            "why": artifacts.rebuild_reason(cfg.out, cfg.identity()),
+            "why": staleness.rebuild_reason(cfg.out, cfg.identity()),
         }
 
     with artifacts.Builder(
@@ -596,8 +592,8 @@ def run(
         write_tables(build.dir, table, rejects, sources.table())
         build.info.update(
             {
-                "schema": {**schema, "arrays": array_files(schema)},
-                "summary": _lean(summary),
+                "schema": schema.model_copy(update={"arrays": array_files(schema)}),
+                "summary": lean_summary(summary),
                 "paths": {"data_root": relative_to(root, cfg.out)},
             }
         )
@@ -612,7 +608,7 @@ def _key(cfg: PreprocessConfig, manifest_sha: str, files: dict[str, Any]) -> str
 
 
 def _unchanged(
-    cfg: PreprocessConfig, root: Path, record: dict[str, Any], manifest_sha: str
+    cfg: PreprocessConfig, root: Path, record: PreprocessRecord, manifest_sha: str
 ) -> bool:
     """Whether ``record``, the artifact at ``cfg.out``, is up to date, found without
     reading the manifest.
@@ -623,10 +619,9 @@ def _unchanged(
     False when that cannot tell (a file changed or is not in the cache): the full check
     decides.
     """
-    try:
-        built_from = Path(record["inputs"]["manifest"]["path"])
-    except (KeyError, TypeError):
+    if record.inputs.manifest is None:
         return False
+    built_from = Path(record.inputs.manifest.path)
     # The same bytes make the same table only when read as the same format, which the
     # file name decides (a CSV copied to a .tsv name no longer parses).
     if built_from.suffix.lower() != cfg.manifest.suffix.lower():
@@ -646,31 +641,31 @@ def _unchanged(
     if sources.pending:
         return False
     key = _key(cfg, manifest_sha, sources.fingerprint())
-    return artifacts.up_to_date(cfg.out, key) is not None
+    return staleness.current(cfg.out, key) is not None
 
 
-def _read_record(out: Path) -> dict[str, Any] | None:
-    """The record of the artifact at ``out``, if there is one to read."""
+def _read_record(out: Path) -> PreprocessRecord | None:
+    """The record of the preprocess artifact at ``out``, if there is one this mmcli reads."""
     try:
-        record = json.loads((out / artifacts.RECORD_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        record = artifacts.read_record(out / artifacts.RECORD_NAME)
+    except MmcliError:
         return None
-    return record if isinstance(record, dict) else None
+    return record if isinstance(record, PreprocessRecord) else None
 
 
-def _surely_stale(record: dict[str, Any] | None, params: dict[str, Any], manifest_sha: str) -> bool:
+def _surely_stale(
+    record: PreprocessRecord | None, params: dict[str, Any], manifest_sha: str
+) -> bool:
     """True when the artifact of ``record`` must be rebuilt whatever the media files hold."""
-    try:
-        return record["params"] != params or record["inputs"]["manifest"]["sha256"] != manifest_sha
-    except (KeyError, TypeError):
-        return True
+    manifest = record.inputs.manifest if record else None
+    return manifest is None or record.params != params or manifest.sha256 != manifest_sha  # type: ignore[union-attr]
 
 
 def finish(
     table: pd.DataFrame,
     rejects: list[dict[str, Any]],
     cfg: PreprocessConfig,
-    schema: dict[str, Any],
+    schema: TableSchema,
     rows: int,
 ) -> None:
     """What needs every row: refuse an empty or too-rejected result, assign the splits."""
@@ -680,10 +675,10 @@ def finish(
             hint=f"first reason: {rejects[0]['reason']}" if rejects else None,
         )
     _check_max_errors(cfg, rows, rows - len(table), rejects)
-    if not schema.get("split_column"):
+    if not schema.split_column:
         table["_split"] = assign_splits(
             table["_target"].to_numpy(),
-            schema["target"]["task"],
+            schema.target.task,
             cfg.val_fraction,
             cfg.test_fraction,
             cfg.seed,
@@ -693,7 +688,7 @@ def finish(
 
 
 def describe(
-    table: pd.DataFrame, rejects: list[dict[str, Any]], schema: dict[str, Any], rows: int
+    table: pd.DataFrame, rejects: list[dict[str, Any]], schema: TableSchema, rows: int
 ) -> dict[str, Any]:
     counts = {"manifest": rows, "kept": len(table), "rejected": rows - len(table)}
     if table["_split"].notna().all():
@@ -702,8 +697,8 @@ def describe(
         "status": "built",
         "rows": counts,
         "problems": len(rejects),
-        "columns": {c["name"]: c["type"] for c in schema["columns"]},
-        "task": schema["target"]["task"],
+        "columns": {c.name: c.type for c in schema.columns},
+        "task": schema.target.task,
     }
 
 
@@ -718,10 +713,6 @@ def write_tables(
         # back from shards by `merge`, which gives pandas' string dtype): the same bytes.
         text = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c])]
         frame.astype({c: object for c in text}).to_parquet(folder / f"{name}.parquet", index=False)
-
-
-def _lean(summary: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in summary.items() if k not in ("stage", "out", "status")}
 
 
 def _check_max_errors(

@@ -7,6 +7,7 @@ import re
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from mmcli.artifacts.records import Column, TableSchema, Target
 from mmcli.config import PreprocessConfig
 from mmcli.errors import DataError, UsageError
 
@@ -124,7 +125,7 @@ def label_of(value: Any) -> str:
     return _label(value)
 
 
-def infer_schema(df: pd.DataFrame, cfg: PreprocessConfig) -> dict[str, Any]:
+def infer_schema(df: pd.DataFrame, cfg: PreprocessConfig) -> TableSchema:
     """Decide each column's role and type; the result is stored in the artifact."""
     columns = list(df.columns)
     # A video's soundtrack column may be named too (only to ignore it); checked below.
@@ -149,46 +150,43 @@ def infer_schema(df: pd.DataFrame, cfg: PreprocessConfig) -> dict[str, Any]:
     split_column = SPLIT_COLUMN if SPLIT_COLUMN in columns else None
     target_values = df[cfg.target].tolist()
     task = cfg.task if cfg.task != "auto" else infer_task(target_values)
-    target: dict[str, Any] = {"name": cfg.target, "task": task}
-    if task == "classification":
-        target["classes"] = class_names(target_values)
-        if len(target["classes"]) < 2:
-            raise DataError(f"{cfg.manifest}: target {cfg.target!r} has fewer than 2 classes")
+    classes = class_names(target_values) if task == "classification" else None
+    if classes is not None and len(classes) < 2:
+        raise DataError(f"{cfg.manifest}: target {cfg.target!r} has fewer than 2 classes")
     specs = []
     for name in columns:
         if name in (cfg.target, id_column, split_column):
             continue
         given = cfg.inputs.get(name)
         kind = given or infer_type(df[name].tolist())
-        specs.append({"name": name, "type": kind, "inferred": given is None})
+        specs.append(Column(name=name, type=kind, inferred=given is None))
         if kind == "video":
             specs.append(_soundtrack(name, columns, cfg.inputs))
-    stray = sorted(set(cfg.inputs) - set(columns) - {s["name"] for s in specs})
+    stray = sorted(set(cfg.inputs) - set(columns) - {s.name for s in specs})
     if stray:
         raise UsageError(
             f"--input names columns that are not video soundtracks: {stray}",
             hint="COLUMN.audio exists only when COLUMN is a video column",
         )
-    inputs = [s for s in specs if s["type"] != "ignore"]
-    if not inputs:
+    if all(s.type == "ignore" for s in specs):
         raise DataError(
             f"{cfg.manifest}: no input columns besides the target",
             hint="declare them with --input COLUMN:TYPE",
         )
-    return {
-        "columns": specs,
-        "target": target,
-        "id_column": id_column,
-        "split_column": split_column,
-        "image_size": cfg.image_size,
-        "sample_rate": cfg.sample_rate,
-        "audio_seconds": cfg.audio_seconds,
-        "video_frames": cfg.video_frames,
-        "video_max_seconds": cfg.video_max_seconds,
-    }
+    return TableSchema(
+        columns=specs,
+        target=Target(name=cfg.target, task=task, classes=classes),
+        id_column=id_column,
+        split_column=split_column,
+        image_size=cfg.image_size,
+        sample_rate=cfg.sample_rate,
+        audio_seconds=cfg.audio_seconds,
+        video_frames=cfg.video_frames,
+        video_max_seconds=cfg.video_max_seconds,
+    )
 
 
-def _soundtrack(video: str, columns: list[str], given: dict[str, str]) -> dict[str, Any]:
+def _soundtrack(video: str, columns: list[str], given: dict[str, str]) -> Column:
     """A video column's soundtrack: an audio column of its own, decoded from the clip.
 
     Every later stage treats it as any audio column (its own presence flag, array,
@@ -204,23 +202,13 @@ def _soundtrack(video: str, columns: list[str], given: dict[str, str]) -> dict[s
     kind = given.get(name, "audio")
     if kind not in ("audio", "ignore"):
         raise UsageError(f"--input {name}:{kind}: a soundtrack is audio, or ignore to drop it")
-    return {"name": name, "type": kind, "source": video, "inferred": name not in given}
+    return Column(name=name, type=kind, source=video, inferred=name not in given)
 
 
-def input_columns(schema: dict[str, Any]) -> list[dict[str, Any]]:
-    """The columns that feed the model, in manifest order (a video's soundtrack after it)."""
-    return [c for c in schema["columns"] if c["type"] != "ignore"]
-
-
-def manifest_columns(schema: dict[str, Any]) -> list[dict[str, Any]]:
-    """The input columns that have a cell in the manifest (not those derived from another)."""
-    return [c for c in input_columns(schema) if not c.get("source")]
-
-
-def column_slugs(schema: dict[str, Any]) -> dict[str, str]:
+def column_slugs(schema: TableSchema) -> dict[str, str]:
     """Input column -> a unique, file-name-safe stem for the files that hold its data."""
     slugs: dict[str, str] = {}
-    for i, col in enumerate(input_columns(schema)):
-        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", col["name"]).strip(".") or "column"
-        slugs[col["name"]] = slug if slug not in slugs.values() else f"{slug}-{i}"
+    for i, col in enumerate(schema.input_columns()):
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", col.name).strip(".") or "column"
+        slugs[col.name] = slug if slug not in slugs.values() else f"{slug}-{i}"
     return slugs

@@ -21,9 +21,10 @@ import pandas as pd
 
 from mmcli import artifacts
 from mmcli.artifacts.record import Artifact, relative_to
+from mmcli.artifacts.records import TableSchema, Target
 from mmcli.config import TrainConfig
 from mmcli.errors import DataError, MissingInputError, UsageError
-from mmcli.stages import Progress, no_progress
+from mmcli.stages import Progress, lean_summary, no_progress, staleness
 
 
 def resolve_design(cfg: TrainConfig, data_stage: str) -> tuple[str, str]:
@@ -68,18 +69,18 @@ def run(
         update={
             "model": model_kind,
             "fusion": fusion,
-            "loss": resolve_loss(cfg.loss, data.record["schema"]["target"]["task"]),
+            "loss": resolve_loss(cfg.loss, data.record.table.target.task),
         }
     )
     key = artifacts.cache_key("train", cfg.identity(), {"upstream": data.fingerprint})
     summary: dict[str, Any] = {"stage": "train", "out": str(cfg.out)}
-    if not force and (record := artifacts.up_to_date(cfg.out, key)) is not None:
-        return {**summary, "status": "up-to-date", **record["summary"]}
+    if not force and (record := staleness.current(cfg.out, key)) is not None:
+        return {**summary, "status": "up-to-date", **record.summary}
     if dry_run:
         return {
             **summary,
             "status": "would-build",
-            "why": artifacts.rebuild_reason(cfg.out, cfg.identity()),
+            "why": staleness.rebuild_reason(cfg.out, cfg.identity()),
         }
 
     from mmcli.models import distributed
@@ -106,9 +107,9 @@ def _train(
 
     from mmcli.models import distributed, training
 
-    schema = data.record["schema"]
-    target = schema["target"]
-    task = target["task"]
+    schema: TableSchema = data.record.table
+    target = schema.target
+    task = target.task
     table = data.table("rows.parquet")
     split = table["_split"].to_numpy()
     train_idx, val_idx = np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
@@ -122,7 +123,7 @@ def _train(
         split == "train",
         model_kind,
         fusion,
-        len(target.get("classes", [])) or 1,
+        len(target.classes or []) or 1,
         progress,
     )
     generator = training.seed_everything(cfg.seed)
@@ -182,12 +183,12 @@ def _publish(
     model: Any,
     result: Any,
     architecture: dict[str, Any],
-    schema: dict[str, Any],
+    schema: TableSchema,
     scale: Any,
     summary: dict[str, Any],
 ) -> None:
     """Write the model artifact: weights, history, curve and all that predict needs."""
-    target = schema["target"]
+    target = schema.target
     inputs_record = {
         "upstream": {
             "stage": data.stage,
@@ -218,34 +219,33 @@ def _publish(
         build.info.update(
             {
                 "architecture": architecture,
-                "task": target["task"],
-                "classes": target.get("classes"),
+                "task": target.task,
+                "classes": target.classes,
                 "target_scale": scale,
                 "best_epoch": result.best_epoch,
                 "schema": schema,
-                "summary": {
-                    k: v for k, v in summary.items() if k not in ("stage", "out", "status")
-                },
+                "summary": lean_summary(summary),
             }
         )
 
 
 def _targets(
-    cfg: TrainConfig, target: dict[str, Any], table: pd.DataFrame, train_idx: np.ndarray
+    cfg: TrainConfig, target: Target, table: pd.DataFrame, train_idx: np.ndarray
 ) -> tuple[Any, np.ndarray, dict, Any, Any]:
     import torch
 
     y_np = table["_target"].to_numpy().copy()
     scale = {"mean": 0.0, "std": 1.0}
-    if target["task"] == "regression":
+    if target.task == "regression":
         # Standardise the target so the same learning rate suits any unit.
         scale = {"mean": float(y_np[train_idx].mean()), "std": float(y_np[train_idx].std() or 1.0)}
         y = torch.as_tensor((y_np - scale["mean"]) / scale["std"], dtype=torch.float32)[:, None]
         return y, y_np, scale, None, None
-    n_classes = len(target["classes"])
+    classes = target.classes or []
+    n_classes = len(classes)
     counts = np.bincount(y_np[train_idx], minlength=n_classes)
     if (counts == 0).any():
-        missing = [c for c, k in zip(target["classes"], counts, strict=True) if k == 0]
+        missing = [c for c, k in zip(classes, counts, strict=True) if k == 0]
         raise DataError(f"{cfg.data}: classes {missing} have no train rows")
     balanced = len(train_idx) / (n_classes * counts)  # sklearn's "balanced" weights
     class_weights = (
@@ -282,7 +282,7 @@ def _design(
     if model_kind == "e2e":
         from mmcli.stages.extract_features import load_prep_arrays
 
-        columns = model_inputs.fit_e2e_specs(data.record["schema"], table, train, cfg.identity())
+        columns = model_inputs.fit_e2e_specs(data.record.table, table, train, cfg.identity())
         inputs = model_inputs.e2e_inputs(table, load_prep_arrays(data), columns, progress)
     elif fusion != "none":
         columns = model_inputs.block_specs(data.record)
@@ -348,7 +348,7 @@ def load_model(model_art: Artifact) -> Any:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    module = build_model(model_art.record["architecture"])
+    module = build_model(model_art.record.architecture)
     try:
         state = load_file(str(model_art.file("model.safetensors")))
         module.load_state_dict(state, strict=True)
@@ -366,11 +366,11 @@ def to_predictions(model_art: Artifact, outputs: Any) -> np.ndarray:
     import torch
 
     record = model_art.record
-    if record["task"] == "classification":
+    if record.task == "classification":
         proba = torch.softmax(outputs.double(), dim=1).numpy()
         return proba / proba.sum(axis=1, keepdims=True)
-    scale = record["target_scale"]
-    return outputs[:, 0].numpy().astype(np.float64) * scale["std"] + scale["mean"]
+    scale = record.target_scale
+    return outputs[:, 0].numpy().astype(np.float64) * scale.std + scale.mean
 
 
 def _scorer(task: str) -> Any:

@@ -7,11 +7,15 @@ import json
 import pytest
 
 from mmcli import artifacts
+from mmcli.artifacts import records
 from mmcli.errors import LockedError, MissingInputError, UsageError
+from mmcli.stages.staleness import current
+
+K1, K2 = "1" * 64, "2" * 64
 
 
-def _build(out, key="k1", content=b"data", fail=False):
-    with artifacts.Builder(out, stage="fuse", params={"a": 1}, inputs={}, key=key) as b:
+def _build(out, key=K1, content=b"data", fail=False):
+    with artifacts.Builder(out, stage="evaluate", params={"a": 1}, inputs={}, key=key) as b:
         (b.dir / "x.bin").write_bytes(content)
         if fail:
             raise RuntimeError("killed half way")
@@ -21,26 +25,26 @@ def _build(out, key="k1", content=b"data", fail=False):
 def test_publish_writes_record_last_with_hashes(tmp_path):
     record = _build(tmp_path / "out")
     on_disk = json.loads((tmp_path / "out" / "mmcli.json").read_text())
-    assert on_disk == record
-    assert record["outputs"]["x.bin"]["bytes"] == 4
-    assert len(record["fingerprint"]) == 64
-    assert artifacts.up_to_date(tmp_path / "out", "k1") == record
-    assert artifacts.up_to_date(tmp_path / "out", "other") is None
+    assert on_disk == records.dump(record)
+    assert record.outputs["x.bin"].bytes == 4
+    assert len(record.fingerprint) == 64
+    assert current(tmp_path / "out", K1) == record
+    assert current(tmp_path / "out", "f" * 64) is None
     # No temporary folder is left; beside the artifact only the stat cache of the outputs
     # the writer hashed (readers then need not hash them again).
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [
         ".out.verified.json"
     ]
     verified = json.loads((tmp_path / ".out.verified.json").read_text())
-    assert verified["x.bin"][1] == record["outputs"]["x.bin"]["sha256"]
+    assert verified["x.bin"][1] == record.outputs["x.bin"].sha256
 
 
 def test_failure_leaves_previous_artifact_untouched(tmp_path):
     first = _build(tmp_path / "out")
     with pytest.raises(RuntimeError):
-        _build(tmp_path / "out", key="k2", content=b"new", fail=True)
+        _build(tmp_path / "out", key=K2, content=b"new", fail=True)
     assert (tmp_path / "out" / "x.bin").read_bytes() == b"data"
-    assert artifacts.load(tmp_path / "out").fingerprint == first["fingerprint"]
+    assert artifacts.load(tmp_path / "out").fingerprint == first.fingerprint
     assert not list(tmp_path.glob(".out.tmp-*"))
 
 
@@ -50,7 +54,7 @@ def _replaced(tmp_path):
 
 def test_replaced_artifact_is_deleted(tmp_path):
     _build(tmp_path / "out")
-    _build(tmp_path / "out", key="k2", content=b"new")  # small: deleted before returning
+    _build(tmp_path / "out", key=K2, content=b"new")  # small: deleted before returning
     assert (tmp_path / "out" / "x.bin").read_bytes() == b"new"
     assert _replaced(tmp_path) == []
 
@@ -63,8 +67,8 @@ def test_big_replaced_artifact_is_deleted_in_the_background(tmp_path, monkeypatc
         artifacts.publish.subprocess, "Popen", lambda *a, **k: spawned.append(real(*a, **k))
     )
     _build(tmp_path / "out")
-    record = _build(tmp_path / "out", key="k2", content=b"new")
-    assert artifacts.up_to_date(tmp_path / "out", "k2") == record
+    record = _build(tmp_path / "out", key=K2, content=b"new")
+    assert current(tmp_path / "out", K2) == record
     assert len(spawned) == 1 and spawned[0].wait(timeout=30) == 0
     assert _replaced(tmp_path) == []
 
@@ -82,7 +86,7 @@ def test_leftover_temporary_folder_is_never_accepted_and_is_cleaned(tmp_path):
 def test_size_change_makes_artifact_stale(tmp_path):
     _build(tmp_path / "out")
     (tmp_path / "out" / "x.bin").write_bytes(b"tampered!")
-    assert artifacts.up_to_date(tmp_path / "out", "k1") is None
+    assert current(tmp_path / "out", K1) is None
 
 
 def test_second_writer_is_refused_while_locked(tmp_path):
@@ -110,5 +114,5 @@ def test_load_errors(tmp_path):
     with pytest.raises(MissingInputError, match="unreadable record"):
         artifacts.load(tmp_path / "broken")
     _build(tmp_path / "out")
-    with pytest.raises(MissingInputError, match="is a fuse artifact, expected train"):
+    with pytest.raises(MissingInputError, match="is an evaluate artifact, expected train"):
         artifacts.load(tmp_path / "out", stages=("train",))

@@ -113,6 +113,6 @@ def test_status_sees_changed_media_and_manifest(dataset_copy, tmp_path):
     image.write_bytes(image.read_bytes() + b"\0")
     result = cli("status", prep)
     assert result.returncode == 8
-    assert "1 media file the manifest names changed: images/007.png" in result.stdout
+    assert f"{prep} is stale: images/007.png changed" in result.stdout
     dataset_copy.write_text(dataset_copy.read_text() + "\n")
     assert "manifest" in cli("status", prep).stdout
