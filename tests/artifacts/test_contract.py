@@ -145,7 +145,11 @@ def test_a_looping_chain_is_an_error_not_a_hang(base, loop):
     if loop == "self":
 
         def to_itself(r):
-            r["inputs"]["upstream"] = {"stage": "fuse", "path": ".", "fingerprint": r["fingerprint"]}
+            r["inputs"]["upstream"] = {
+                "stage": "fuse",
+                "path": ".",
+                "fingerprint": r["fingerprint"],
+            }
 
         _edit_record(work / "fused", to_itself)
     else:
@@ -167,7 +171,9 @@ def test_a_looping_chain_is_an_error_not_a_hang(base, loop):
     assert "loop" in inspected.stderr
     status = _mmcli("status", work / "model")
     assert status.returncode == 8 and "loop" in status.stdout + status.stderr
-    predicted = _mmcli("predict", work / "model", base / "data" / "manifest.csv", "--out", base / "p.csv")
+    predicted = _mmcli(
+        "predict", work / "model", base / "data" / "manifest.csv", "--out", base / "p.csv"
+    )
     assert predicted.returncode == 4 and "Traceback" not in predicted.stderr
 
 

@@ -32,9 +32,7 @@ def test_publish_writes_record_last_with_hashes(tmp_path):
     assert current(tmp_path / "out", "f" * 64) is None
     # No temporary folder is left; beside the artifact only the stat cache of the outputs
     # the writer hashed (readers then need not hash them again).
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [
-        ".out.verified.json"
-    ]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [".out.verified.json"]
     verified = json.loads((tmp_path / ".out.verified.json").read_text())
     assert verified["x.bin"][1] == record.outputs["x.bin"].sha256
 
