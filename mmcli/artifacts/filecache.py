@@ -52,15 +52,28 @@ def hash_many(paths: list[str]) -> list[str]:
     return [hash_file(p) for p in paths]
 
 
+def _read_cache(cache: Path) -> dict[str, list]:
+    """The cache's entries (path -> [signature, sha256]); a damaged or crafted file, or an
+    entry of another shape, counts as not known: the files are hashed again."""
+    try:
+        raw = json.loads(cache.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        k: v
+        for k, v in raw.items()
+        if isinstance(v, list) and len(v) == 2 and isinstance(v[0], list) and isinstance(v[1], str)
+    }
+
+
 class FileHashes:
     """The stat cache of one output: look up, record, save."""
 
     def __init__(self, cache: Path | None):
         self.cache = cache
-        try:
-            self.known = json.loads(cache.read_text(encoding="utf-8")) if cache else {}
-        except (OSError, ValueError):
-            self.known = {}
+        self.known = _read_cache(cache) if cache else {}
         self.seen: dict[str, list] = {}
 
     def lookup(

@@ -19,6 +19,9 @@ from mmcli.errors import MissingInputError, UsageError
 RECORD_NAME = "mmcli.json"
 #: How many artifacts a chain may hold before it is taken for a damaged record.
 MAX_CHAIN = 32
+#: A record is read whole: one over this size is damaged or crafted (a record lists one
+#: line per output file; 100,000 files make about 15 MB).
+MAX_RECORD_BYTES = 64 << 20
 _LIBRARIES = (
     "torch",
     "numpy",
@@ -117,6 +120,16 @@ class Artifact:
         except (ValueError, OSError) as exc:  # pyarrow's errors derive from these
             raise MissingInputError(
                 f"{self.path / name}: unreadable table ({exc})", hint="rebuild it with --force"
+            ) from None
+
+    def json(self, name: str) -> Any:
+        """A JSON output, its content checked; a damaged file is a clear error."""
+        try:
+            return json.loads(self.file(name).read_text(encoding="utf-8"))
+        except (ValueError, OSError, RecursionError) as exc:
+            raise MissingInputError(
+                f"{self.path / name}: unreadable JSON ({type(exc).__name__})",
+                hint="rebuild it with --force",
             ) from None
 
     def tensors(self, name: str) -> dict[str, Any]:
@@ -273,9 +286,19 @@ def load(
 def read_record(record_path: Path) -> Record:
     """The typed record in ``record_path``; an old, damaged or foreign one is a clear error."""
     try:
+        size = os.stat(record_path).st_size
+        if size > MAX_RECORD_BYTES:
+            raise MissingInputError(
+                f"{record_path}: damaged record ({size:,} bytes, over the "
+                f"{MAX_RECORD_BYTES >> 20} MiB any record of this mmcli stays under)",
+                hint="rebuild it with --force",
+            )
         raw = json.loads(record_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise MissingInputError(f"{record_path}: unreadable record ({exc})") from None
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
+        raise MissingInputError(
+            f"{record_path}: unreadable record ({type(exc).__name__}: {str(exc)[:120]})",
+            hint="rebuild it with --force",
+        ) from None
     found = raw.get("format") if isinstance(raw, dict) else None
     if found != FORMAT:
         raise MissingInputError(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ def run(paths: list[Path]) -> dict[str, Any]:
     evaluations = []
     for path in paths:
         art = artifacts.load(path, stages=("evaluate",))
-        metrics = json.loads(art.file("metrics.json").read_text(encoding="utf-8"))
+        metrics = art.json("metrics.json")
         evaluations.append(
             {
                 "path": str(path),

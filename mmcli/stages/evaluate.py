@@ -57,7 +57,7 @@ def run(
         why = staleness.rebuild_reason(cfg.out, params)
         return {**summary, "status": "would-build", "why": why}
     if record is not None:
-        metrics = json.loads((cfg.out / "metrics.json").read_text(encoding="utf-8"))
+        metrics = artifacts.load(cfg.out).json("metrics.json")
         summary.update(status="up-to-date", **record.summary)
     else:
         metrics = _evaluate(cfg, model_art, data, params, key, progress)
@@ -79,8 +79,7 @@ def _evaluate(
     key: str,
     progress: Progress,
 ) -> dict[str, Any]:
-    from mmcli import metrics as m
-    from mmcli import plots, report
+    from mmcli import report
     from mmcli.models import training
     from mmcli.stages.model_inputs import artifact_inputs
     from mmcli.stages.train import load_model, to_predictions
@@ -114,20 +113,7 @@ def _evaluate(
             "split": table["_split"].to_numpy()[rows],
         }
     )
-    if task == "classification":
-        y = y.astype(int)
-        metrics = m.classification_metrics(y, predictions, classes)
-        metrics["calibration"] = m.calibration(y, predictions)
-        metrics["per_class_curves"] = m.per_class_curves(y, predictions, classes)
-        out["target"] = [classes[i] for i in y]
-        out["prediction"] = [classes[i] for i in predictions.argmax(1)]
-        for i, name in enumerate(classes):
-            out[f"prob_{name}"] = predictions[:, i]
-    else:
-        y = y.astype(float)
-        metrics = m.regression_metrics(y, predictions)
-        metrics["residuals"] = m.residual_summary(y, predictions)
-        out["target"], out["prediction"] = y, predictions
+    y, metrics = _score(task, y, predictions, classes, out)
     score_name = "macro_f1" if task == "classification" else "r2"
     metrics["contributions"] = _contributions(
         model_art, data, table, inputs, predict, y, classes, task, score_name, progress
@@ -150,24 +136,62 @@ def _evaluate(
     ) as b:
         (b.dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
         out.to_parquet(b.dir / "predictions.parquet", index=False)
-        if task == "classification":
-            plots.confusion_matrix_png(
-                metrics["confusion_matrix"], classes, b.dir / "confusion_matrix.png"
-            )
-            plots.reliability_diagram_png(metrics["calibration"]["bins"], b.dir / "reliability.png")
-            plots.class_curves_png(y, predictions, classes, b.dir / "roc_curves.png", kind="roc")
-            plots.class_curves_png(y, predictions, classes, b.dir / "pr_curves.png", kind="pr")
-        else:
-            plots.predicted_vs_actual_png(y, predictions, b.dir / "predicted_vs_actual.png")
-            plots.residuals_png(y, predictions, b.dir / "residuals.png")
-        drops = {c: v["drop"] for c, v in metrics["contributions"]["columns"].items()}
-        if drops:
-            plots.contributions_png(drops, score_name, b.dir / "contributions.png")
+        _plots(b.dir, metrics, y, predictions, classes, score_name)
         title = f"{model_art.record.architecture.get('model', 'e2e')} model"
         (b.dir / "report.md").write_text(report.markdown(metrics, classes, title, b.dir))
         (b.dir / "report.html").write_text(report.html(metrics, classes, title, b.dir))
         b.info["summary"] = _headline(metrics)
     return metrics
+
+
+def _score(
+    task: str, y: np.ndarray, predictions: np.ndarray, classes: list[str], out: pd.DataFrame
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The targets as their task's type and the metrics; ``out`` gains each row's target
+    and prediction (and class probabilities)."""
+    from mmcli import metrics as m
+
+    if task == "classification":
+        y = y.astype(int)
+        metrics = m.classification_metrics(y, predictions, classes)
+        metrics["calibration"] = m.calibration(y, predictions)
+        metrics["per_class_curves"] = m.per_class_curves(y, predictions, classes)
+        out["target"] = [classes[i] for i in y]
+        out["prediction"] = [classes[i] for i in predictions.argmax(1)]
+        for i, name in enumerate(classes):
+            out[f"prob_{name}"] = predictions[:, i]
+        return y, metrics
+    y = y.astype(float)
+    metrics = m.regression_metrics(y, predictions)
+    metrics["residuals"] = m.residual_summary(y, predictions)
+    out["target"], out["prediction"] = y, predictions
+    return y, metrics
+
+
+def _plots(
+    folder: Any,
+    metrics: dict[str, Any],
+    y: np.ndarray,
+    predictions: np.ndarray,
+    classes: list[str],
+    score_name: str,
+) -> None:
+    """The report's figures: confusion, calibration and curves, or residuals; contributions."""
+    from mmcli import plots
+
+    if metrics["task"] == "classification":
+        plots.confusion_matrix_png(
+            metrics["confusion_matrix"], classes, folder / "confusion_matrix.png"
+        )
+        plots.reliability_diagram_png(metrics["calibration"]["bins"], folder / "reliability.png")
+        plots.class_curves_png(y, predictions, classes, folder / "roc_curves.png", kind="roc")
+        plots.class_curves_png(y, predictions, classes, folder / "pr_curves.png", kind="pr")
+    else:
+        plots.predicted_vs_actual_png(y, predictions, folder / "predicted_vs_actual.png")
+        plots.residuals_png(y, predictions, folder / "residuals.png")
+    drops = {c: v["drop"] for c, v in metrics["contributions"]["columns"].items()}
+    if drops:
+        plots.contributions_png(drops, score_name, folder / "contributions.png")
 
 
 def _contributions(

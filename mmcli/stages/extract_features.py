@@ -202,7 +202,7 @@ def create_encoder(kind: str, name: str, schema: TableSchema, cfg: ExtractConfig
 
 def load_encoder(feats: Artifact, info: FeatureColumn) -> Any:
     """Rebuild a fitted encoder from its stored state (JSON + safetensors, no pickle)."""
-    meta = json.loads(feats.file(info.state).read_text(encoding="utf-8"))
+    meta = feats.json(info.state)
     arrays = feats.tensors(info.arrays) if info.arrays else {}
     if info.type == "video":
         from mmcli.encoders.video import VideoFrames
@@ -233,30 +233,30 @@ def run(
     """Fit encoders on the train split and encode every row of a preprocess artifact."""
     prep = artifacts.load(cfg.prep, stages=("preprocess",))
     schema: TableSchema = prep.record.table
-    columns = schema.input_columns()
-    chosen = {c.name: getattr(cfg, c.type) for c in columns}
-    for col in columns:  # unknown names fail before any work; video frames use image encoders
+    chosen = {c.name: getattr(cfg, c.type) for c in schema.input_columns()}
+    for col in schema.input_columns():  # unknown names fail before any work
         encoders.spec("image" if col.type == "video" else col.type, chosen[col.name])
     key = artifacts.cache_key("extract-features", cfg.identity(), {"upstream": prep.fingerprint})
     summary: dict[str, Any] = {"stage": "extract-features", "out": str(cfg.out)}
-    if not force and (record := staleness.current(cfg.out, key)) is not None:
-        return {**summary, "status": "up-to-date", **record.summary}
-    if dry_run:
-        return {
-            **summary,
-            "status": "would-build",
-            "why": staleness.rebuild_reason(cfg.out, cfg.identity()),
-        }
+    done = staleness.answer(cfg.out, key, cfg.identity(), summary, force=force, dry_run=dry_run)
+    return done or _build(cfg, prep, chosen, key, summary, force, progress)
 
+
+def _build(
+    cfg: ExtractConfig,
+    prep: Artifact,
+    chosen: dict[str, str],
+    key: str,
+    summary: dict[str, Any],
+    force: bool,
+    progress: Progress,
+) -> dict[str, Any]:
     # Imported only now: an up-to-date run answers without pandas and the media decoders.
     from mmcli.stages.preprocess import shard_rows
 
     table = prep.table("rows.parquet")
-    sources = {name: prep.array_file(f) for name, f in schema.arrays.items()}
-    train = (table["_split"] == "train").to_numpy()
     shard = cfg.shard_numbers()
-    start, stop = shard_rows(len(table), shard)
-    workers = parallel.resolve_workers(cfg.workers)
+    rows = shard_rows(len(table), shard)
     inputs = {
         "upstream": {
             "stage": "preprocess",
@@ -264,66 +264,98 @@ def run(
             "fingerprint": prep.fingerprint,
         }
     }
-    infos: list[FeatureColumn] = []
-    slugs = column_slugs(schema)
     with artifacts.Builder(
-        cfg.out,
-        stage="extract-features",
-        params=cfg.identity(),
-        inputs=inputs,
-        key=key,
+        cfg.out, stage="extract-features", params=cfg.identity(), inputs=inputs, key=key
     ) as build:
         (build.dir / "features").mkdir()
         (build.dir / "encoders").mkdir()
         old = None if force else _previous_output(cfg.out)
-        keys: dict[str, str] = {}
-        for col in columns:
-            name = col.name
-            slug = slugs[name]
-            key = column_key(cfg, col, table, (start, stop))
-            if key is not None:
-                keys[name] = key
-            paths = {
-                "features": f"features/{slug}.npy",
-                "state": f"encoders/{slug}.json",
-                "arrays": f"encoders/{slug}.safetensors",
-            }
-            if (info := reuse_column(old, name, key, paths, build.dir)) is not None:
-                infos.append(info)  # same values, same train rows: same fit, same features
-                progress(f"encoding {name}", stop - start, stop - start)
-                continue
-            info = _fit_and_encode(
-                cfg, col, chosen[name], schema, table, sources, train, old, force, paths,
-                build.dir, (start, stop), workers, progress,
-            )  # fmt: skip
-            infos.append(info)
+        infos, keys = _encode_columns(
+            cfg, prep, chosen, table, rows, old, force, build.dir, progress
+        )
         keep = [
             c
             for c in table.columns
             if c in ROW_COLUMNS or c.startswith("_present.") or c.startswith("_sha.")
         ]
-        table.iloc[start:stop][keep].to_parquet(build.dir / "rows.parquet", index=False)
+        table.iloc[rows[0] : rows[1]][keep].to_parquet(build.dir / "rows.parquet", index=False)
         summary.update(
             {
                 "status": "built",
-                "rows": stop - start,
+                "rows": rows[1] - rows[0],
                 "encoders": {i.name: f"{i.encoder} ({i.dim})" for i in infos},
             }
         )
         if shard is not None:
             summary["shard"] = f"{shard[0]}/{shard[1]}"
-            build.info["shard"] = {"index": shard[0], "count": shard[1], "rows": [start, stop]}
+            build.info["shard"] = {"index": shard[0], "count": shard[1], "rows": list(rows)}
         build.info.update(
             {
                 "columns": infos,
                 # Per column, what its features depend on: an unchanged column is linked
                 # from this artifact by the next build (a shard's own; merge drops them).
                 "column_keys": keys,
-                "schema": schema,
+                "schema": prep.record.table,
                 "summary": {k: summary[k] for k in ("rows", "encoders")},
             }
         )
     return summary
+
+
+def _encode_columns(
+    cfg: ExtractConfig,
+    prep: Artifact,
+    chosen: dict[str, str],
+    table: pd.DataFrame,
+    rows: tuple[int, int],
+    old: Artifact | None,
+    force: bool,
+    folder: Path,
+    progress: Progress,
+) -> tuple[list[FeatureColumn], dict[str, str]]:
+    """Each input column's features in ``folder``: linked from the previous output when
+    nothing it depends on changed, else fitted and encoded. Returns the columns' record
+    entries and their keys."""
+    schema: TableSchema = prep.record.table
+    sources = {name: prep.array_file(f) for name, f in schema.arrays.items()}
+    train = (table["_split"] == "train").to_numpy()
+    workers = parallel.resolve_workers(cfg.workers)
+    slugs = column_slugs(schema)
+    infos: list[FeatureColumn] = []
+    keys: dict[str, str] = {}
+    for col in schema.input_columns():
+        name, slug = col.name, slugs[col.name]
+        key = column_key(cfg, col, table, rows)
+        if key is not None:
+            keys[name] = key
+        paths = {
+            "features": f"features/{slug}.npy",
+            "state": f"encoders/{slug}.json",
+            "arrays": f"encoders/{slug}.safetensors",
+        }
+        if (info := reuse_column(old, name, key, paths, folder)) is not None:
+            infos.append(info)  # same values, same train rows: same fit, same features
+            progress(f"encoding {name}", rows[1] - rows[0], rows[1] - rows[0])
+            continue
+        infos.append(
+            _fit_and_encode(
+                cfg,
+                col,
+                chosen[name],
+                schema,
+                table,
+                sources,
+                train,
+                old,
+                force,
+                paths,
+                folder,
+                rows,
+                workers,
+                progress,
+            )  # fmt: skip
+        )
+    return infos, keys
 
 
 def _fit_and_encode(

@@ -131,15 +131,14 @@ def run(
         raise UsageError(f"--weights names unknown columns {unknown}", hint=f"columns: {names}")
     key = artifacts.cache_key("fuse", cfg.identity(), {"upstream": feats.fingerprint})
     summary: dict[str, Any] = {"stage": "fuse", "out": str(cfg.out)}
-    if not force and (record := staleness.current(cfg.out, key)) is not None:
-        return {**summary, "status": "up-to-date", **record.summary}
-    if dry_run:
-        return {
-            **summary,
-            "status": "would-build",
-            "why": staleness.rebuild_reason(cfg.out, cfg.identity()),
-        }
+    done = staleness.answer(cfg.out, key, cfg.identity(), summary, force=force, dry_run=dry_run)
+    return done or _build(cfg, feats, key, summary, progress)
 
+
+def _build(
+    cfg: FuseConfig, feats: Artifact, key: str, summary: dict[str, Any], progress: Progress
+) -> dict[str, Any]:
+    names = [c.name for c in feats.record.columns]
     table = feats.table("rows.parquet")
     sources = {c.name: feats.array_file(c.features) for c in feats.record.columns}
     present = {n: table[f"_present.{n}"].to_numpy(dtype=bool) for n in names}

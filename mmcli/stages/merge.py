@@ -21,7 +21,7 @@ from mmcli import artifacts
 from mmcli.artifacts import arrays as store
 from mmcli.artifacts.hashing import file_sha256, json_sha256
 from mmcli.artifacts.record import Artifact, relative_to
-from mmcli.artifacts.records import FeatureColumn
+from mmcli.artifacts.records import FeatureColumn, TableSchema
 from mmcli.config import MergeConfig, PreprocessConfig
 from mmcli.errors import DataError, UsageError
 from mmcli.io.tables import read_table
@@ -104,8 +104,8 @@ def _merge_prep(
     key = artifacts.cache_key(
         "preprocess", params, {"manifest": recorded.sha256, "files": inputs["files"]}
     )
-    if not force and (done := staleness.current(out, key)) is not None:
-        return {**summary, "status": "up-to-date", **done.summary}
+    if done := staleness.answer(out, key, params, summary, force=force, dry_run=False):
+        return done
 
     progress("joining rows", 0, None)
     table = pd.concat([s.table("rows.parquet") for s in shards], ignore_index=True)
@@ -114,6 +114,36 @@ def _merge_prep(
         {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
         for r in rejects.to_dict("records")
     ]
+    table, rejects, drop = _rejoin_duplicates(table, rejects, manifest, schema)
+    prep_stage.sort_rejects(rejects, schema)
+    rows = shards[-1].record.shard.rows[1]  # the last shard ends at the last row
+    prep_stage.finish(table, rejects, cfg, schema, rows)
+    summary.update(prep_stage.describe(table, rejects, schema, rows))
+    with artifacts.Builder(
+        out, stage="preprocess", params=params, inputs=inputs, key=key, seed=cfg.seed
+    ) as build:
+        (build.dir / "arrays").mkdir()
+        for name, rel in schema.arrays.items():
+            progress(f"joining {name}", 0, None)
+            joined = build.dir / (rel + ".all")
+            store.concat([s.array_file(rel) for s in shards], joined)
+            store.select(joined, build.dir / rel, np.flatnonzero(~drop))
+        prep_stage.write_tables(build.dir, table, rejects, files)
+        build.info.update(
+            {
+                "schema": schema,
+                "summary": lean_summary(summary),
+                "paths": {"data_root": relative_to(first.resolve(record.paths.data_root), out)},
+            }
+        )
+    return summary
+
+
+def _rejoin_duplicates(
+    table: pd.DataFrame, rejects: list[dict[str, Any]], manifest: Path, schema: TableSchema
+) -> tuple[pd.DataFrame, list[dict[str, Any]], np.ndarray]:
+    """Duplicate ids found again over the whole manifest (one can span shards): the rows
+    kept, the rejected rows, and which joined rows were dropped."""
     drop = np.zeros(len(table), dtype=bool)
     id_col = schema.id_column
     if id_col:
@@ -142,28 +172,7 @@ def _merge_prep(
         ]
         drop = table["_row"].isin(list(dups)).to_numpy()
         table = table[~drop].reset_index(drop=True)
-    prep_stage.sort_rejects(rejects, schema)
-    rows = shards[-1].record.shard.rows[1]  # the last shard ends at the last row
-    prep_stage.finish(table, rejects, cfg, schema, rows)
-    summary.update(prep_stage.describe(table, rejects, schema, rows))
-    with artifacts.Builder(
-        out, stage="preprocess", params=params, inputs=inputs, key=key, seed=cfg.seed
-    ) as build:
-        (build.dir / "arrays").mkdir()
-        for name, rel in schema.arrays.items():
-            progress(f"joining {name}", 0, None)
-            joined = build.dir / (rel + ".all")
-            store.concat([s.array_file(rel) for s in shards], joined)
-            store.select(joined, build.dir / rel, np.flatnonzero(~drop))
-        prep_stage.write_tables(build.dir, table, rejects, files)
-        build.info.update(
-            {
-                "schema": schema,
-                "summary": lean_summary(summary),
-                "paths": {"data_root": relative_to(first.resolve(record.paths.data_root), out)},
-            }
-        )
-    return summary
+    return table, rejects, drop
 
 
 # -- extract-features -------------------------------------------------------------------
@@ -175,8 +184,8 @@ def _merge_feats(
     prep = first.upstream()
     params = {**first.params, "shard": None}
     key = artifacts.cache_key("extract-features", params, {"upstream": prep.fingerprint})
-    if not force and (done := staleness.current(out, key)) is not None:
-        return {**summary, "status": "up-to-date", **done.summary}
+    if done := staleness.answer(out, key, params, summary, force=force, dry_run=False):
+        return done
     for info in record.columns:
         for name in _encoder_files(info):
             digests = {s.record.outputs[name].sha256 for s in shards}

@@ -545,17 +545,34 @@ def run(
     stale = force or _surely_stale(previous, cfg.identity(), manifest["sha256"])
     cells = media_cells(part, schema)
     sources = hash_sources(cells, root, cache_path(cfg.out), workers, lazy=stale)
-    if not stale:
-        key = _key(cfg, manifest["sha256"], sources.fingerprint())
-        if (record := staleness.current(cfg.out, key)) is not None:
-            return {**summary, "status": "up-to-date", **record.summary}
-    if dry_run:
-        return {
-            **summary,
-            "status": "would-build",
-            "why": staleness.rebuild_reason(cfg.out, cfg.identity()),
-        }
+    key = "" if stale else _key(cfg, manifest["sha256"], sources.fingerprint())
+    params = cfg.identity()
+    if done := staleness.answer(cfg.out, key, params, summary, force=stale, dry_run=dry_run):
+        return done
+    return _build(
+        cfg, part, (start, stop), len(df), schema, root, manifest, sources, force, summary,
+        progress,
+    )  # fmt: skip
 
+
+def _build(
+    cfg: PreprocessConfig,
+    part: pd.DataFrame,
+    rows: tuple[int, int],
+    total: int,
+    schema: TableSchema,
+    root: Path,
+    manifest: dict[str, str],
+    sources: Sources,
+    force: bool,
+    summary: dict[str, Any],
+    progress: Progress,
+) -> dict[str, Any]:
+    """Decode and check ``part``, manifest rows ``rows`` of ``total`` (a shard's, or all),
+    into the artifact."""
+    start, stop = rows
+    shard = cfg.shard_numbers()
+    workers = parallel.resolve_workers(cfg.workers)
     with artifacts.Builder(
         cfg.out,
         stage="preprocess",
@@ -584,7 +601,7 @@ def run(
         build.key = _key(cfg, manifest["sha256"], build.inputs["files"])
         table, rejects = prepared.table, prepared.rejects
         if shard is None:
-            finish(table, rejects, cfg, schema, len(df))
+            finish(table, rejects, cfg, schema, total)
         summary.update(describe(table, rejects, schema, stop - start))
         if shard is not None:
             summary["shard"] = f"{shard[0]}/{shard[1]}"

@@ -84,6 +84,24 @@ def current(out: Path, key: str) -> Any:
     return record
 
 
+def answer(
+    out: Path,
+    key: str,
+    params: dict[str, Any],
+    summary: dict[str, Any],
+    *,
+    force: bool,
+    dry_run: bool,
+) -> dict[str, Any] | None:
+    """A stage's summary when it has nothing to build: its output is ``current`` (unless
+    ``force``), or, in a dry run, why it would build. None: build it."""
+    if not force and (record := current(out, key)) is not None:
+        return {**summary, "status": "up-to-date", **record.summary}
+    if dry_run:
+        return {**summary, "status": "would-build", "why": rebuild_reason(out, params)}
+    return None
+
+
 def rebuild_reason(out: Path, params: dict[str, Any]) -> str:
     """Why a stage with ``params`` would rebuild ``out`` (after ``current`` said no)."""
     if not (Path(out) / RECORD_NAME).is_file():

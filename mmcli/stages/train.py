@@ -74,15 +74,9 @@ def run(
     )
     key = artifacts.cache_key("train", cfg.identity(), {"upstream": data.fingerprint})
     summary: dict[str, Any] = {"stage": "train", "out": str(cfg.out)}
-    if not force and (record := staleness.current(cfg.out, key)) is not None:
-        return {**summary, "status": "up-to-date", **record.summary}
-    if dry_run:
-        return {
-            **summary,
-            "status": "would-build",
-            "why": staleness.rebuild_reason(cfg.out, cfg.identity()),
-        }
-
+    done = staleness.answer(cfg.out, key, cfg.identity(), summary, force=force, dry_run=dry_run)
+    if done:
+        return done
     from mmcli.models import distributed
 
     device = distributed.resolve_device(cfg.device)

@@ -96,6 +96,29 @@ def test_status_dry_run_and_noop_agree_from_any_folder(base, where, monkeypatch,
     assert json.loads(prep.stdout)["status"] == "up-to-date"
 
 
+@pytest.mark.parametrize("where", ["parent", "root", "moved"])
+def test_a_changed_image_gives_one_root_cause_everywhere(base, where, monkeypatch):
+    """status, run --dry-run and inspect name the same root cause, with the paths typed."""
+    name = "work2" if where == "moved" else "work"
+    if where == "moved":
+        shutil.move(base / "work", base / "work2")
+        (base / "pipeline.yaml").write_text(PIPELINE.replace("out: work", "out: work2"))
+    image = sorted((base / "data" / "images").iterdir())[3]
+    _flip_tail(image)
+    monkeypatch.chdir(base.parent if where != "root" else "/")
+    work = Path(base.name, name) if where != "root" else base / name
+    cause = f"{work / 'prep'} is stale: images/{image.name} changed"
+    status = invoke("status", work / "eval", "--json")
+    assert status.exit_code == 8
+    [verdict] = json.loads(status.stdout)["artifacts"]
+    assert verdict["state"] == "stale" and verdict["reasons"][0] == cause, verdict
+    pipeline = Path(base.name, "pipeline.yaml") if where != "root" else base / "pipeline.yaml"
+    dry = json.loads(invoke("run", pipeline, "--dry-run", "--json").stdout)["stages"]
+    assert dry[0]["status"] == "would-build" and dry[0]["why"] == cause, dry[0]
+    shown = json.loads(invoke("inspect", work / "fused", "--json").stdout)["state"]
+    assert shown["state"] == "stale" and shown["reasons"][0] == cause
+
+
 def test_record_paths_are_relative_to_the_artifact(base):
     record = json.loads((base / "work" / "prep" / "mmcli.json").read_text())
     manifest = record["inputs"]["manifest"]["path"]
