@@ -337,11 +337,25 @@ class PredictConfig(StageConfig):
     )
 
 
+#: A config or pipeline file is a few hundred bytes; one over this is refused unread.
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
-    """Parse a YAML or TOML file into a flat dict; keys may use dashes like the flags."""
+    """Parse a YAML or TOML file into a flat dict; keys may use dashes like the flags.
+
+    YAML aliases (``*name``) are refused: a few of them nest into billions of values (the
+    "billion laughs"), or into a loop, that hashing the parameters would walk.
+    """
     if not path.is_file():
         raise MissingInputError(f"{path}: no such config file")
-    text = path.read_text(encoding="utf-8")
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise UsageError(f"{path}: {size:,} bytes, over the {MAX_CONFIG_BYTES:,} a config holds")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
         if path.suffix.lower() == ".toml":
             try:
@@ -350,9 +364,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
                 import tomli as tomllib
             data = tomllib.loads(text)
         elif path.suffix.lower() in (".yaml", ".yml", ".json"):
-            import yaml
-
-            data = yaml.safe_load(text) or {}
+            data = _load_yaml(text) or {}
         else:
             raise UsageError(f"{path}: config files are .yaml, .yml or .toml")
     except UsageError:
@@ -362,6 +374,26 @@ def read_config_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UsageError(f"{path}: a config file holds a mapping of keys to values")
     return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def _load_yaml(text: str) -> Any:
+    import yaml
+
+    class NoAliases(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                mark = self.peek_event().start_mark
+                raise yaml.YAMLError(
+                    f"line {mark.line + 1}: YAML aliases (*name) are not allowed; "
+                    "write the value out"
+                )
+            return super().compose_node(parent, index)
+
+    loader = NoAliases(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def build(cls: type[StageConfig], flags: dict[str, Any], config_file: Path | None) -> Any:
