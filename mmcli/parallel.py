@@ -67,6 +67,7 @@ def ordered_map(fn: Callable[[T], R], tasks: Iterable[T], workers: int) -> Itera
         workers, mp_context=context, initializer=_worker_start, initargs=(os.getpid(),)
     )
     pending: deque[Future[Any]] = deque()
+    finished = False
     try:
         for task in tasks:
             pending.append(pool.submit(fn, task))
@@ -74,6 +75,25 @@ def ordered_map(fn: Callable[[T], R], tasks: Iterable[T], workers: int) -> Itera
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+        finished = True
     finally:
+        if not finished:
+            # A signal, an error or a consumer that stopped early: nothing a worker does
+            # now will be used, and waiting for the chunk it is on could take minutes.
+            stop_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
         gc.unfreeze()
+
+
+def stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's worker processes at once (they write only into the stage's
+    temporary folder, which the stage removes)."""
+    kill = getattr(pool, "kill_workers", None)  # Python 3.14
+    if kill is not None:
+        kill()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            process.kill()
+        except (OSError, ValueError):  # already gone, or already closed
+            pass
