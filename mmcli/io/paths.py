@@ -29,7 +29,20 @@ def resolve_in_root(cell: str, root: Path) -> Path:
 
 
 def resolve_file(cell: str, root: Path) -> tuple[str, os.stat_result]:
-    """``resolve_in_root``, as a string, with the file's stat (one stat call per file)."""
+    """``resolve_in_root``, as a string, with the file's stat (one stat call per file).
+
+    Whatever a cell holds (a NUL byte, characters the file system cannot encode, a name
+    longer than it allows) is a PathRejected, never another exception.
+    """
+    if "\0" in cell:
+        raise PathRejected(f"path {cell!r} holds a NUL byte")
+    try:
+        return _resolve(cell, root)
+    except (OSError, ValueError) as exc:  # ValueError: UnicodeEncodeError and the like
+        raise PathRejected(f"path {cell[:200]!r} cannot be used ({type(exc).__name__})") from None
+
+
+def _resolve(cell: str, root: Path) -> tuple[str, os.stat_result]:
     real_root = _real_folder(str(root))
     raw = os.path.expanduser(cell) if cell.startswith("~") else cell
     folder, name = os.path.split(os.path.join(real_root, raw))

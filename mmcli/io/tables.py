@@ -7,6 +7,8 @@ silently turned into missing values (pandas' default would).
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -57,7 +59,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         elif fmt == "parquet":
             df = pd.read_parquet(path)
         else:
-            df = pd.read_json(path, lines=True, dtype=False)
+            df = _read_jsonl(path)
     except UnicodeDecodeError as exc:
         raise DataError(
             f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})",
@@ -78,6 +80,42 @@ def read_table(path: str | Path) -> pd.DataFrame:
     # One representation of "missing" whatever the format: None.
     df = df.astype(object)
     return df.where(pd.notna(df), None).reset_index(drop=True)
+
+
+#: Lone UTF-16 surrogates, which JSON's ``\\udXXX`` escapes can produce and no UTF-8 file
+#: (nor Parquet) can hold.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    """One JSON object per line (blank lines skipped), keys in order of first appearance.
+
+    A string holding a lone surrogate is read with U+FFFD in its place: written anywhere
+    later (Parquet, UTF-8) it would fail, and a path holding one names no file anyway.
+    """
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except (ValueError, RecursionError) as exc:
+                raise DataError(
+                    f"{path}: line {number} is not JSON ({type(exc).__name__})"
+                ) from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}: line {number} is not a JSON object")
+            rows.append({str(k): _valid_text(v) for k, v in row.items()})
+    if not rows:
+        raise pd.errors.EmptyDataError
+    return pd.DataFrame.from_records(rows)
+
+
+def _valid_text(value: object) -> object:
+    if isinstance(value, str) and not value.isascii():
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    return value
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> None:

@@ -334,6 +334,10 @@ def decode_chunk(
         except OSError as exc:
             results.append((position, f"cannot read file: {exc.strerror or exc}", (), digest))
             continue
+        except Exception as exc:  # noqa: BLE001 - a decoder's failure on one file is that row's
+            reason = f"cannot decode {kind}: {type(exc).__name__}: {str(exc)[:200]}"
+            results.append((position, reason, (), digest))
+            continue
         for k, value in enumerate(values[: len(blocks)]):
             if value is not None:
                 blocks[k][i] = value

@@ -201,12 +201,19 @@ def _read_targets(df: pd.DataFrame, target: Target, problems: _Problems) -> list
                 targets[i] = None if value is None else classes.get(label_of(value), -1)
                 if targets[i] == -1:
                     raise ValueError(f"label {label_of(value)!r} is not one of the classes")
-        except ValueError as exc:
-            problems.add(i, target.name, str(exc), always_reject=True)
+        except Exception as exc:  # noqa: BLE001 - any label that does not convert
+            problems.add(i, target.name, _cell_error(exc), always_reject=True)
             continue
         if targets[i] is None:
             problems.add(i, target.name, "target value is missing", always_reject=True)
     return targets
+
+
+def _cell_error(exc: Exception) -> str:
+    """A cell's problem as its row's reason: a ValueError says it; anything else is named."""
+    if isinstance(exc, ValueError):
+        return str(exc)
+    return f"cannot read this value ({type(exc).__name__}: {str(exc)[:200]})"
 
 
 def _read_splits(df: pd.DataFrame, split_col: str, problems: _Problems) -> list[str | None]:
@@ -376,8 +383,8 @@ def _convert_values(
                     value = normalise_text(cell)
                 else:
                     value = None if cell is None else str(cell).strip() or None
-            except ValueError as exc:
-                problems.add(i, name, str(exc))
+            except Exception as exc:  # noqa: BLE001 - any cell that does not convert
+                problems.add(i, name, _cell_error(exc))
                 value = None
             converted.append(value)
             present[name][i] = value is not None
