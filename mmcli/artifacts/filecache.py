@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 
 from mmcli.artifacts.hashing import stream_sha256
+from mmcli.io.paths import OPEN_FLAGS
 
 
 def cache_path(out: Path) -> Path:
@@ -37,9 +39,25 @@ def read_and_hash(path: str, max_bytes: int) -> tuple[bytes | None, str]:
     """(the file's bytes, or None when over ``max_bytes``; its hash as ``hash_file`` gives).
 
     One read serves both the hash and a decoder, so the two always see the same bytes.
+    Only a regular file is read: a symlink is not followed and a FIFO never waited on.
     """
     try:
-        with open(path, "rb") as f:
+        fd = os.open(path, OPEN_FLAGS)
+    except OSError as exc:
+        return None, f"unreadable: {exc.strerror or exc}"
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None, "unreadable: not a regular file"
+        return read_and_hash_fd(fd, max_bytes)
+    finally:
+        os.close(fd)
+
+
+def read_and_hash_fd(fd: int, max_bytes: int) -> tuple[bytes | None, str]:
+    """``read_and_hash`` of a file already open, read from its start."""
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        with os.fdopen(os.dup(fd), "rb") as f:
             if os.fstat(f.fileno()).st_size > max_bytes:
                 return None, stream_sha256(f)
             data = f.read()

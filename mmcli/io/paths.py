@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
+import sys
 from functools import lru_cache
 from pathlib import Path
+
+#: How a checked file is opened: never through a symlink, never blocking (a FIFO put in
+#: its place would wait forever), never inherited by a child process.
+OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
 
 
 class PathRejected(Exception):
@@ -57,7 +68,7 @@ def _resolve(cell: str, root: Path) -> tuple[str, os.stat_result]:
                 path, found = os.path.realpath(path), None
         except OSError:
             pass  # does not exist: reported below, after the root check
-    if path != real_root and not path.startswith(real_root.rstrip(os.sep) + os.sep):
+    if not _inside(path, real_root):
         raise PathRejected(f"path {cell!r} is outside the data folder {real_root}")
     try:
         found = found or os.stat(path)
@@ -66,3 +77,58 @@ def _resolve(cell: str, root: Path) -> tuple[str, os.stat_result]:
     if not stat.S_ISREG(found.st_mode):
         raise PathRejected(f"not a regular file: {cell}")
     return path, found
+
+
+def _inside(path: str, real_root: str) -> bool:
+    return path == real_root or path.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def open_inside(path: str, root: Path) -> int:
+    """Open ``path``, which ``resolve_file`` found inside ``root``, refusing whatever it
+    has become since: a symlink (never followed), a FIFO or device, or a file that now lies
+    outside the root because a folder on the way was swapped for a link. Returns the
+    descriptor: hash and decode from it (``reopen_path``), not from the name again.
+    """
+    real_root = _real_folder(str(root))
+    try:
+        fd = os.open(path, OPEN_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise PathRejected(f"{path} became a symbolic link after it was checked") from None
+        raise PathRejected(f"cannot open file: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise PathRejected(f"{path} is no longer a regular file")
+        where = opened_path(fd)
+        if where is not None and not _inside(where, real_root):
+            raise PathRejected(f"{path} now leads outside the data folder {real_root}")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def opened_path(fd: int) -> str | None:
+    """The real path of the file open as ``fd``, where the system tells it."""
+    if sys.platform.startswith("linux"):
+        try:
+            return os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            return None
+    if sys.platform == "darwin":
+        import fcntl
+
+        try:
+            raw = fcntl.fcntl(fd, 50, bytes(1024))  # F_GETPATH
+        except OSError:
+            return None
+        return os.fsdecode(raw.split(b"\0", 1)[0])
+    return None
+
+
+def reopen_path(fd: int) -> str:
+    """A path that opens the very file ``fd`` is open on (for decoders that take a path),
+    whatever has happened to its name since."""
+    if os.path.isdir("/proc/self/fd"):
+        return f"/proc/self/fd/{fd}"
+    return f"/dev/fd/{fd}"

@@ -7,6 +7,7 @@ file; its SHA-256 is the key under which a rebuild reuses the decoded row.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,13 +17,19 @@ import numpy as np
 
 from mmcli import __version__, artifacts, parallel
 from mmcli.artifacts import arrays
-from mmcli.artifacts.filecache import SMALL_FILE, FileHashes, hash_many, read_and_hash
+from mmcli.artifacts.filecache import (
+    SMALL_FILE,
+    FileHashes,
+    hash_many,
+    read_and_hash_fd,
+    signature,
+)
 from mmcli.artifacts.hashing import json_sha256
 from mmcli.artifacts.records import Column, TableSchema
 from mmcli.errors import MmcliError
 from mmcli.io.audio import AudioRejected, load_audio
 from mmcli.io.images import ImageRejected, load_image
-from mmcli.io.paths import PathRejected, resolve_file
+from mmcli.io.paths import PathRejected, open_inside, reopen_path, resolve_file
 from mmcli.io.video import VideoRejected, load_video
 
 if TYPE_CHECKING:  # pandas loads only where a table is built: an up-to-date check needs none
@@ -104,7 +111,12 @@ class Sources:
     problems: dict[str, str] = field(default_factory=dict)
     hashes: dict[str, str] = field(default_factory=dict)
     pending: dict[str, list[int]] = field(default_factory=dict)
+    #: The stat signature each hash was found under: a worker that opens the file to
+    #: decode it and finds another signature hashes what it opened instead.
+    signatures: dict[str, list[int]] = field(default_factory=dict)
     store: FileHashes | None = None
+    #: The data root (real path) every file must still lie in when it is opened.
+    root: str = ""
 
     def fingerprint(self) -> dict[str, Any]:
         every = {**{c: f"unreadable: {r}" for c, r in self.problems.items()}, **self.hashes}
@@ -120,9 +132,11 @@ class Sources:
             {"file": pd.Series(cells, dtype=object), "sha256": [every[c] for c in cells]}
         )
 
-    def hashed(self, cell: str, digest: str) -> None:
-        """Record a hash found for a pending file (unreadable files become problems)."""
-        sig = self.pending.pop(cell, None)
+    def hashed(self, cell: str, digest: str, sig: list[int] | None = None) -> None:
+        """Record a hash found for a file (unreadable files become problems); ``sig``: the
+        stat signature of the file it was read from, when the reader had it."""
+        sig = sig or self.pending.pop(cell, None)
+        self.pending.pop(cell, None)
         if cell not in self.paths:
             return
         if digest.startswith("unreadable: "):
@@ -130,8 +144,10 @@ class Sources:
             del self.paths[cell]
             return
         self.hashes[cell] = digest
-        if self.store is not None and sig is not None:
-            self.store.record(self.paths[cell], sig, digest)
+        if sig is not None:
+            self.signatures[cell] = sig
+            if self.store is not None:
+                self.store.record(self.paths[cell], sig, digest)
 
     def finish(self, workers: int = 1) -> None:
         """Hash whatever is still pending, and save the stat cache."""
@@ -168,7 +184,7 @@ def hash_sources(
     Files whose stat signature matches the cache beside the output are not read. With
     ``lazy``, the others are left pending for the decoding workers to hash.
     """
-    sources = Sources(store=FileHashes(cache))
+    sources = Sources(store=FileHashes(cache), root=str(root))
     for cell in cells:
         if cell in sources.paths or cell in sources.problems:
             continue
@@ -185,6 +201,7 @@ def hash_sources(
                 sources.hashed(cell, digest or "unreadable: cannot stat")
         else:
             sources.hashes[cell] = digest
+            sources.signatures[cell] = sig
     if not lazy:
         sources.finish(workers)
     return sources
@@ -294,49 +311,43 @@ def _buffer(part: int, rows: int, shape: tuple[int, ...], dtype: str) -> np.ndar
 
 def decode_chunk(
     task: tuple[Any, ...],
-) -> tuple[list[tuple[int, str | None, tuple, str | None]], list[list[tuple[int, int]]]]:
+) -> tuple[list[tuple[int, str | None, tuple, str | None, Any]], list[list[tuple[int, int]]]]:
     """Decode (or copy from a previous artifact) one chunk of a column into its array files.
 
-    Runs in a worker process. ``rows`` holds (position, path, reused, refusal[, hash it]),
-    ``reused`` being (row of the previous artifact's files ``old_files``, which parts it
-    fills) or None; the chunk's positions are consecutive, so each part's block is written
+    Runs in a worker process. ``rows`` holds (position, path, reused, refusal, expected):
+    ``reused`` is (row of the previous artifact's files ``old_files``, which parts it
+    fills) or None; ``expected`` the stat signature the file's known hash goes with (None:
+    no hash yet). The chunk's positions are consecutive, so each part's block is written
     with one call. Returns per row: (position, refusal or None, which parts hold a value,
-    the file's hash when this worker computed it); and per part, the byte ranges of its
-    file written, in order (the rest of the chunk's rows are holes).
+    the file's hash and stat signature when this worker computed it); and per part, the
+    byte ranges of its file written, in order (the rest of the chunk's rows are holes).
     """
-    kind, params, outs, start, rows, old_files = task
+    kind, params, outs, start, rows, old_files, root = task
     blocks = [
         _buffer(k, len(rows), tuple(shape), dtype) for k, (_, shape, dtype) in enumerate(outs)
     ]
     filled = {i: row[2][1] for i, row in enumerate(rows) if row[2] is not None}
     reused = [(i, row[2][0]) for i, row in enumerate(rows) if row[2] is not None]
-    results: list[tuple[int, str | None, tuple, str | None]] = []
+    results: list[tuple[int, str | None, tuple, str | None, list[int] | None]] = []
     filled_rows: list[set[int]] = [set() for _ in blocks]  # rows of each block decoded into
-    for i, (position, path, at, refusal, *hash_it) in enumerate(rows):
-        source, digest = path, None
-        if hash_it:  # one read: the hash, and for READ_WHOLE kinds the bytes to decode
-            whole = kind in READ_WHOLE
-            data, digest = read_and_hash(str(path), READ_WHOLE_MAX if whole else SMALL_FILE)
-            source = data if whole and data is not None else path
-        if digest is not None and digest.startswith("unreadable: "):
-            refusal = f"cannot read file: {digest.removeprefix('unreadable: ')}"
+    for i, (position, path, at, refusal, expected) in enumerate(rows):
         if refusal is not None:
-            results.append((position, refusal, (), digest))
+            results.append((position, refusal, (), None, None))
             continue
         if path is None or at is not None:
-            results.append((position, None, filled.get(i, ()), digest))
+            results.append((position, None, filled.get(i, ()), None, None))
             continue
         try:
-            values = decode_cell(kind, source, params)
-        except (ImageRejected, AudioRejected, VideoRejected) as exc:
-            results.append((position, str(exc), (), digest))
+            values, digest, sig = _open_and_decode(kind, path, root, expected, params)
+        except (ImageRejected, AudioRejected, VideoRejected, PathRejected) as exc:
+            results.append((position, str(exc), (), None, None))
             continue
         except OSError as exc:
-            results.append((position, f"cannot read file: {exc.strerror or exc}", (), digest))
+            results.append((position, f"cannot read file: {exc.strerror or exc}", (), None, None))
             continue
         except Exception as exc:  # noqa: BLE001 - a decoder's failure on one file is that row's
             reason = f"cannot decode {kind}: {type(exc).__name__}: {str(exc)[:200]}"
-            results.append((position, reason, (), digest))
+            results.append((position, reason, (), None, None))
             continue
         for k, value in enumerate(values[: len(blocks)]):
             if value is not None:
@@ -344,7 +355,8 @@ def decode_chunk(
                 filled_rows[k].add(i)
         # A part beyond what was stored here (a video's ignored soundtrack) is just absent.
         here = [value is not None for value in values][: len(blocks)]
-        results.append((position, None, tuple(here + [False] * (len(blocks) - len(here))), digest))
+        flags = tuple(here + [False] * (len(blocks) - len(here)))
+        results.append((position, None, flags, digest, sig))
     # Reused rows are copied file to file, runs of consecutive rows at a time; the decoded
     # rows are written around them (zero tails, such as audio padding, left as holes).
     taken = {i for i, _ in reused}
@@ -359,6 +371,34 @@ def decode_chunk(
             spans += arrays.copy_rows(old_files[k], old_first, out, start + first, count)
         written.append(sorted(spans))
     return results, written
+
+
+def _open_and_decode(
+    kind: str, path: str, root: str, expected: list[int] | None, params: dict[str, Any]
+) -> tuple[tuple[np.ndarray, ...], str | None, list[int] | None]:
+    """Open a media file once, still inside ``root``, and decode what was opened.
+
+    The file is hashed from the same descriptor when no hash is known for it yet
+    (``expected`` None) or when it is not the file that was hashed (another stat
+    signature): the hash recorded always matches the bytes decoded. Returns the decoded
+    value(s), and the hash and signature when this call hashed it; an unreadable file
+    raises OSError, a file gone outside the root PathRejected.
+    """
+    fd = open_inside(path, Path(root))
+    try:
+        sig = signature(os.fstat(fd))
+        data, digest = None, None
+        whole = kind in READ_WHOLE
+        if expected is None or sig != expected:
+            data, digest = read_and_hash_fd(fd, READ_WHOLE_MAX if whole else SMALL_FILE)
+            if digest.startswith("unreadable: "):
+                raise OSError(digest.removeprefix("unreadable: "))
+        elif whole and os.fstat(fd).st_size <= READ_WHOLE_MAX:
+            data = os.pread(fd, READ_WHOLE_MAX + 1, 0)
+        source = data if whole and data is not None else reopen_path(fd)
+        return decode_cell(kind, source, params), digest, sig if digest else None
+    finally:
+        os.close(fd)
 
 
 def _runs(pairs: list[tuple[int, int | None]]) -> list[tuple[Any, int]]:

@@ -297,10 +297,10 @@ def _decode_media(
         tasks = _decode_tasks(kind, params, outs, cells, rejected, sources, old)
         decoded = 0
         for results, written in parallel.ordered_map(decode_chunk, tasks, workers):
-            for i, reason, filled, digest in results:
+            for i, reason, filled, digest, sig in results:
                 cell = cells[i]
                 if digest is not None:
-                    sources.hashed(cell, digest)
+                    sources.hashed(cell, digest, sig)
                 if reason is not None:
                     problems.add(i, name, reason, file=cell)
                 elif cell is not None and i not in rejected:
@@ -351,17 +351,17 @@ def _decode_tasks(
         for i in range(start, min(start + CHUNK, n)):
             cell = cells[i]
             if i in rejected or cell is None:
-                rows.append((i, None, None, None))
+                rows.append((i, None, None, None, None))
             elif cell in sources.problems:
-                rows.append((i, None, None, sources.problems[cell]))
+                rows.append((i, None, None, sources.problems[cell], None))
             elif cell in sources.pending:  # hashed by the worker, then decoded
-                rows.append((i, sources.paths[cell], None, None, True))
+                rows.append((i, sources.paths[cell], None, None, None))
             else:
                 a = old_rows.get(sources.hashes[cell])
                 hit = None if a is None else (a, tuple(bool(f[a]) for f in old_present))
-                rows.append((i, sources.paths[cell], hit, None))
+                rows.append((i, sources.paths[cell], hit, None, sources.signatures.get(cell)))
         # Only what the chunk needs travels to the worker, not the whole Reuse.
-        yield kind, params, outs, start, rows, old.arrays if old else None
+        yield kind, params, outs, start, rows, old.arrays if old else None, sources.root
 
 
 def _convert_values(

@@ -106,9 +106,9 @@ def test_changed_and_added_rows_are_the_only_work(dataset_copy, tmp_path, monkey
 
 def test_no_op_rerun_rereads_no_file(dataset, tmp_path, monkeypatch):
     build(dataset, tmp_path)
-    hashed = Counter(filecache.read_and_hash)  # every read of an input file goes through it
-    monkeypatch.setattr(filecache, "read_and_hash", hashed)
-    monkeypatch.setattr(media, "read_and_hash", hashed)
+    hashed = Counter(filecache.read_and_hash_fd)  # every read of an input file goes through it
+    monkeypatch.setattr(filecache, "read_and_hash_fd", hashed)
+    monkeypatch.setattr(media, "read_and_hash_fd", hashed)
     prep, feats = build(dataset, tmp_path)
     assert prep["status"] == feats["status"] == "up-to-date"
     assert hashed.count == 0
