@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -51,11 +52,17 @@ def read_table(path: str | Path) -> pd.DataFrame:
                 na_filter=False,
                 encoding="utf-8",
             )
-            # One column at a time: a whole-frame conversion holds several copies at once.
-            for column in df.columns:
-                values = df[column].to_numpy(dtype=object)
+            # One column at a time: a whole-frame conversion holds several copies at once;
+            # one frame built at the end: setting columns one by one is quadratic in them.
+            columns = {}
+            for position in range(df.shape[1]):
+                values = df.iloc[:, position].to_numpy(dtype=object)
                 values[values == ""] = None
-                df[column] = pd.Series(values, dtype=object)
+                columns[position] = values
+            names = list(df.columns)
+            del df
+            df = pd.DataFrame(columns, dtype=object)
+            df.columns = names
         elif fmt == "parquet":
             df = pd.read_parquet(path)
         else:
@@ -72,7 +79,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if len(df.columns) == 0:
         raise DataError(f"{path}: no columns")
     df.columns = [str(c) for c in df.columns]
-    dupes = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
+    dupes = sorted(c for c, n in Counter(df.columns).items() if n > 1)
     if dupes:
         raise DataError(f"{path}: duplicate column names {dupes}")
     if fmt in ("csv", "tsv"):

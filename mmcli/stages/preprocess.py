@@ -404,32 +404,31 @@ def _build_table(
     """The rows of ``keep``: ids, split and target, values, presence flags, file hashes."""
     import pandas as pd
 
-    table = pd.DataFrame(
-        {
-            "_row": keep + first_row,
-            "_id": pd.Series([ids[i] for i in keep], dtype=object),
-        }
-    )
+    # Built as one dict, made a frame once: adding columns one by one is quadratic in them.
+    data: dict[str, Any] = {
+        "_row": keep + first_row,
+        "_id": pd.Series([ids[i] for i in keep], dtype=object),
+    }
     if with_target:
-        table["_split"] = pd.Series([splits[i] for i in keep], dtype=object)
+        data["_split"] = pd.Series([splits[i] for i in keep], dtype=object)
         dtype = np.float64 if schema.target.task == "regression" else np.int64
-        table["_target"] = np.asarray([targets[i] for i in keep], dtype=dtype)
+        data["_target"] = np.asarray([targets[i] for i in keep], dtype=dtype)
     values = columns.values
     for col in schema.input_columns():
         name = col.name
         if name in values:
             column = [values[name][i] for i in keep]
-            table[name] = (
+            data[name] = (
                 np.asarray([np.nan if v is None else v for v in column], dtype=np.float64)
                 if col.type == "number"
                 else pd.Series(column, dtype=object)
             )
     for col in schema.input_columns():
-        table[f"_present.{col.name}"] = columns.present[col.name][keep]
+        data[f"_present.{col.name}"] = columns.present[col.name][keep]
     for part, digests in columns.digests.items():
         # Content hash of each row's file: the key a rebuild reuses the decoded row by.
-        table[f"_sha.{part}"] = pd.Series([digests[i] for i in keep], dtype=object)
-    return table
+        data[f"_sha.{part}"] = pd.Series([digests[i] for i in keep], dtype=object)
+    return pd.DataFrame(data)
 
 
 def _store_arrays(

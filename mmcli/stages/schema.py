@@ -208,7 +208,9 @@ def _soundtrack(video: str, columns: list[str], given: dict[str, str]) -> Column
 def column_slugs(schema: TableSchema) -> dict[str, str]:
     """Input column -> a unique, file-name-safe stem for the files that hold its data."""
     slugs: dict[str, str] = {}
+    taken: set[str] = set()
     for i, col in enumerate(schema.input_columns()):
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", col.name).strip(".") or "column"
-        slugs[col.name] = slug if slug not in slugs.values() else f"{slug}-{i}"
+        slugs[col.name] = slug if slug not in taken else f"{slug}-{i}"
+        taken.add(slugs[col.name])
     return slugs
