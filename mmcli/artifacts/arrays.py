@@ -11,6 +11,7 @@ pages they touch do not stay in the reader's resident memory. The files are plai
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import shutil
 from collections.abc import Iterable
@@ -42,14 +43,54 @@ def create(path: Path, rows: int, shape: tuple[int, ...], dtype: np.dtype | str)
 
 
 def _layout(path: Path) -> tuple[int, tuple[int, ...], np.dtype]:
+    """(data offset, shape, dtype) from a ``.npy`` header, refusing one that does not
+    describe plain row-major numbers."""
     with open(path, "rb") as f:
         major, _ = np.lib.format.read_magic(f)
         fmt = np.lib.format
         read = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
-        shape, _, dtype = read(f)  # the header only, not the data
-        if dtype.hasobject or len(shape) == 0:
-            raise ValueError(f"{path}: not an array of numbers (objects would need a pickle)")
+        shape, fortran, dtype = read(f)  # the header only, not the data
+        if dtype.hasobject or dtype.fields is not None or dtype.kind not in "biuf":
+            raise ValueError(f"not an array of numbers (dtype {dtype.str})")
+        if len(shape) == 0:
+            raise ValueError("a single value, not rows")
+        if fortran and len(shape) > 1:
+            # Rows are read and written at byte offsets: column-major bytes would be
+            # taken for rows, silently transposed.
+            raise ValueError(f"stored column-major (fortran order), shape {shape}")
         return f.tell(), shape, dtype
+
+
+def layout(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) of an array file from its header, checked to be held whole by the
+    file (a forged huge shape is caught here, not by a read past the end); ValueError for
+    one no reader takes."""
+    offset, shape, dtype = _layout(path)
+    need = offset + math.prod(shape) * dtype.itemsize  # Python ints: no int64 wrap-around
+    size = os.stat(path).st_size
+    if need > size:
+        raise ValueError(
+            f"its header says shape {shape} of {dtype}, {need:,} bytes; it holds {size:,}"
+        )
+    return shape, dtype
+
+
+def mismatch(
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+    rows: int | None = None,
+    row_shape: tuple[int, ...] | None = None,
+    want_dtype: np.dtype | str | None = None,
+) -> str | None:
+    """How an array's header differs from what its record says (rows, row shape, dtype),
+    or None when it matches."""
+    if row_shape is not None and tuple(shape[1:]) != tuple(row_shape):
+        return f"rows of shape {tuple(shape[1:])}, the record says {tuple(row_shape)}"
+    if rows is not None and shape[0] != rows:
+        return f"{shape[0]:,} rows, its rows.parquet has {rows:,}"
+    if want_dtype is not None and np.dtype(dtype) != np.dtype(want_dtype):
+        return f"dtype {np.dtype(dtype)}, expected {np.dtype(want_dtype)}"
+    return None
 
 
 class FollowingSha256:

@@ -1,7 +1,8 @@
 """Atomic publishing: build in a temporary sibling folder, write mmcli.json last, rename.
 
 A killed run leaves at most a hidden ``.NAME.tmp-PID`` folder, which no stage accepts
-(it has no record until the very end) and the next run removes. The artifact a build
+(it has no record until the very end) and the next run of that output removes, whether it
+builds or finds the artifact up to date (``remove_leftovers``). The artifact a build
 replaces is renamed ``.NAME.old-PID`` and deleted; a big one by a detached process, so the
 stage does not wait seconds for gigabytes to be freed. A lock file beside the output keeps
 two runs from writing the same artifact at once.
@@ -78,12 +79,7 @@ class Builder:
                 hint="choose another --out or remove it yourself",
             )
         try:
-            # The stage holds the output's lock (see ``exclusive``), so any leftover
-            # temporary folder belongs to a dead run.
-            for stale in self.out.parent.glob(f".{self.out.name}.tmp-*"):
-                shutil.rmtree(stale, ignore_errors=True)
-            for stale in self.out.parent.glob(f".{self.out.name}.old-*"):
-                shutil.rmtree(stale, ignore_errors=True)
+            remove_leftovers(self.out)
             self.dir.mkdir(parents=True)
         except OSError as err:
             raise IOFailure(f"{self.out}: cannot create a folder beside it ({err})") from err
@@ -95,6 +91,8 @@ class Builder:
             # which numpy reports without an errno, so it is not matched by code.
             if isinstance(exc, OSError):
                 raise exc
+            if _write_error(exc):  # safetensors reports the disk in its own exception
+                raise OSError(str(exc).replace("Error while serializing: ", "")) from exc
             if exc_type is None:
                 self._publish()
         except OSError as err:
@@ -143,6 +141,13 @@ class Builder:
         remove_replaced(old)
 
 
+def _write_error(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is a library's report of a failed write (safetensors' I/O errors)."""
+    if exc is None or type(exc).__name__ != "SafetensorError":
+        return False
+    return "I/O error" in str(exc)
+
+
 def remove_replaced(old: Path) -> None:
     """Delete a replaced artifact, without waiting for it when it is big.
 
@@ -171,6 +176,40 @@ def remove_replaced(old: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def remove_leftovers(out: Path) -> None:
+    """Remove the ``.NAME.tmp-PID`` and ``.NAME.old-PID`` folders that dead runs left
+    beside output ``out``; the caller holds ``out``'s lock.
+
+    Holding the lock means no other run is writing ``out``; the PID is checked as well,
+    so a folder named after a live process (another one, seen through the same folder)
+    is never touched. This process's own leftovers, from an earlier run in it that
+    failed, go too: a run starting now has made none yet.
+    """
+    out = Path(out)
+    for kind in ("tmp", "old"):
+        for stale in out.parent.glob(f".{out.name}.{kind}-*"):
+            pid = stale.name.rsplit("-", 1)[-1]
+            if not pid.isdigit() or (int(pid) != os.getpid() and _alive(int(pid))):
+                continue
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (one of another user's counts)."""
+    if pid == 0:
+        return True  # not a PID a run is named after: leave it alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OverflowError:  # past any PID the system hands out
+        return False
+    except OSError:  # EPERM: it exists, and belongs to someone else
+        return True
+    return True
+
+
 def exclusive(run: F) -> F:
     """Decorate a stage's ``run(cfg, ...)``: the whole run holds ``cfg.out``'s lock, and a
     shared lock on every input artifact it loads; an output that overlaps an input is a
@@ -186,6 +225,10 @@ def exclusive(run: F) -> F:
             with reading(wait):
                 return run(cfg, *args, **kwargs)
         with locked(cfg.out, wait), reading(wait):
+            try:
+                remove_leftovers(cfg.out)  # up to date or not: a killed run's folder goes
+            except OSError:
+                pass  # cleaning up is not the run's work; the build reports a bad disk
             return run(cfg, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

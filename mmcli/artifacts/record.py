@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import stat
@@ -87,29 +88,89 @@ class Artifact:
         """A path the record holds relative to this artifact's folder, as the user sees it."""
         return Path(os.path.normpath(self.path / relative))
 
-    def array(self, name: str, mmap: bool = False) -> Any:
-        """A ``.npy`` output, never unpickled; a damaged file is a clear error."""
+    def array(
+        self,
+        name: str,
+        mmap: bool = False,
+        shape: tuple[int, ...] | None = None,
+        dtype: str | None = None,
+    ) -> Any:
+        """A ``.npy`` output, never unpickled, its header checked (``array_file``); a
+        damaged file is a clear error."""
         import numpy as np
 
+        path = self.array_file(name, shape, dtype)
         try:
-            return np.load(self.file(name), mmap_mode="r" if mmap else None, allow_pickle=False)
+            return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
             raise MissingInputError(
                 f"{self.path / name}: unreadable array ({exc})", hint="rebuild it with --force"
             ) from None
 
-    def array_file(self, name: str) -> Path:
-        """Path of a ``.npy`` output checked to hold numbers (read later a block at a time)."""
+    def array_file(
+        self, name: str, shape: tuple[int, ...] | None = None, dtype: str | None = None
+    ) -> Path:
+        """Path of a ``.npy`` output whose header is what the record says (read later a
+        block at a time): numbers, row-major, held whole by the file, one row per row of
+        the artifact's ``rows.parquet``, and rows of ``shape`` and ``dtype``: those given,
+        else those the record gives (a feature column's width, the fused width).
+
+        A header forged to match a forged content hash is still refused here, before a
+        stage reads rows past the end, mixes up rows or takes bytes for other numbers.
+        """
         from mmcli.artifacts import arrays
 
         path = self.file(name)
         try:
-            arrays.row_count(path)
+            found_shape, found_dtype = arrays.layout(path)
         except (ValueError, OSError, EOFError) as exc:
             raise MissingInputError(
                 f"{self.path / name}: unreadable array ({exc})", hint="rebuild it with --force"
             ) from None
+        recorded_shape, recorded_dtype = self._recorded_layout(name)
+        problem = arrays.mismatch(
+            found_shape,
+            found_dtype,
+            rows=self.row_count,
+            row_shape=shape if shape is not None else recorded_shape,
+            want_dtype=dtype or recorded_dtype,
+        )
+        if problem:
+            raise MissingInputError(
+                f"{self.path / name}: damaged artifact: the array holds {problem}",
+                hint="rebuild it with --force",
+            )
         return path
+
+    @functools.cached_property
+    def row_count(self) -> int | None:
+        """Rows of the artifact's ``rows.parquet`` (from its footer), None if it has none;
+        read once per loaded artifact (a wide table's footer is big)."""
+        if "rows.parquet" not in self.record.outputs:
+            return None
+        import pyarrow.parquet as pq
+
+        try:
+            return int(pq.ParquetFile(self.file("rows.parquet")).metadata.num_rows)
+        except (ValueError, OSError) as exc:  # pyarrow's errors derive from these
+            raise MissingInputError(
+                f"{self.path / 'rows.parquet'}: unreadable table ({exc})",
+                hint="rebuild it with --force",
+            ) from None
+
+    def _recorded_layout(self, name: str) -> tuple[tuple[int, ...] | None, str | None]:
+        """(row shape, dtype) the record gives for array ``name``: a feature column's
+        (dim,) and the fused matrix's (width,), both float32; (None, None) otherwise."""
+        from mmcli.artifacts.records import ExtractRecord, FuseRecord
+
+        record = self.record
+        if isinstance(record, ExtractRecord):
+            for column in record.columns:
+                if column.features == name:
+                    return (column.dim,), "float32"
+        if isinstance(record, FuseRecord) and name == "X.npy":
+            return (max((b.stop for b in record.blocks), default=0),), "float32"
+        return None, None
 
     def table(self, name: str) -> Any:
         """A Parquet output as a DataFrame; a damaged file is a clear error."""

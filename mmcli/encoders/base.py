@@ -12,6 +12,10 @@ float32 vector per row. Values arrive as the preprocess stage stores them:
 Only rows whose value is present are passed; the stage fills missing rows.
 Fitted state is split into a JSON-able dict and named numpy arrays so it can be
 stored as JSON + safetensors: no pickle, ever.
+
+Features must be finite: a value an encoder cannot turn into finite float32 numbers (a
+huge number standardised) comes out as inf or NaN, which the stage finds and reports
+with ``nonfinite_reason``; a fit that would overflow raises ``Overflow``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,18 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+
+
+class Overflow(ValueError):
+    """Train-split values an encoder cannot fit on without overflowing; ``index`` is the
+    position, among the values passed to ``fit``, of the value to blame."""
+
+    def __init__(self, message: str, index: int):
+        super().__init__(message)
+        self.message, self.index = message, index
+
+    def __reduce__(self) -> Any:  # pickled across worker processes with both arguments
+        return (type(self), (self.message, self.index))
 
 
 class Encoder:
@@ -47,6 +63,10 @@ class Encoder:
     def transform(self, values: Any) -> np.ndarray:
         """Return float32 array of shape (n, dim)."""
         raise NotImplementedError
+
+    def nonfinite_reason(self, value: Any = None) -> str:
+        """Why ``value`` (one row's input) gave features that are not finite numbers."""
+        return f"the {self.name} encoder gave features that are not finite numbers"
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """(JSON-able dict, arrays) that ``from_state`` turns back into this encoder."""

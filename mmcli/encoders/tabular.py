@@ -7,7 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from mmcli.encoders.base import Encoder
+from mmcli.encoders.base import Encoder, Overflow
+
+#: The largest float32: a standardised value past it is stored as inf.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class NumberStandard(Encoder):
@@ -27,11 +30,35 @@ class NumberStandard(Encoder):
         return 1
 
     def fit(self, values: np.ndarray) -> None:
-        self.mean = float(np.mean(values))
-        self.std = float(np.std(values)) or 1.0
+        values = np.asarray(values, np.float64)
+        # Values past about 1e154 overflow the squares of the standard deviation, past
+        # about 1e308 / n the sum of the mean: both would turn every feature to 0 or NaN.
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean, std = float(np.mean(values)), float(np.std(values))
+        if not (np.isfinite(mean) and np.isfinite(std)):
+            worst = int(np.argmax(np.abs(values)))
+            what = "mean" if not np.isfinite(mean) else "standard deviation"
+            raise Overflow(
+                f"value {values[worst]:g} is too large to standardise: "
+                f"the train split's {what} overflows",
+                worst,
+            )
+        self.mean, self.std = mean, std or 1.0
 
     def transform(self, values: np.ndarray) -> np.ndarray:
-        return ((np.asarray(values, np.float64) - self.mean) / self.std).astype(np.float32)[:, None]
+        # A value that lands past float32's range becomes inf, found and reported by the
+        # stage (``nonfinite_reason``): no warning here.
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = (np.asarray(values, np.float64) - self.mean) / self.std
+            return z.astype(np.float32)[:, None]
+
+    def nonfinite_reason(self, value: Any = None) -> str:
+        shown = "" if value is None else f"{float(value):g} "
+        return (
+            f"value {shown}is outside what the model's features can hold: standardised "
+            f"with the train split's mean {self.mean:g} and std {self.std:g} it passes "
+            f"float32's largest value, {FLOAT32_MAX:.3g}"
+        )
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         return {"options": self.options, "mean": self.mean, "std": self.std}, {}

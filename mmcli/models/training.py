@@ -16,6 +16,16 @@ import torch
 from torch import Tensor, nn
 
 
+class Diverged(ArithmeticError):
+    """The loss stopped being a finite number: inputs or targets too large for float32, or
+    a learning rate too high. ``row`` is a train row whose model output was not finite
+    (None when every output was and the loss itself overflowed)."""
+
+    def __init__(self, epoch: int, row: int | None):
+        super().__init__(f"the loss is not a finite number at epoch {epoch}")
+        self.epoch, self.row = epoch, row
+
+
 @dataclass
 class FitResult:
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -113,10 +123,10 @@ def fit(
         chunks = _epoch_batches(train_t, batch_size, sample_weights, generator)
         mine = [c[step.rank :: step.world] for c in chunks]  # this process's rows of each batch
         batches = _batches(inputs, [c for c in mine if len(c)], epoch, dataset, workers)
-        train_loss = _train_epoch(step, chunks, mine, batches)
+        train_loss = _train_epoch(step, chunks, mine, batches, epoch)
         entry: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss}
         if len(val_idx):
-            val_loss, val_score = _validate(step, inputs, val_idx, score)
+            val_loss, val_score = _validate(step, inputs, val_idx, score, epoch)
             entry.update(val_loss=round(val_loss, 6), val_score=round(val_score, 6))
         else:
             val_loss = entry["train_loss"]
@@ -196,9 +206,14 @@ def _epoch_batches(
     return [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
 
 
-def _train_epoch(step: _Step, chunks: list[Tensor], mine: list[Tensor], batches: Any) -> float:
+def _train_epoch(
+    step: _Step, chunks: list[Tensor], mine: list[Tensor], batches: Any, epoch: int
+) -> float:
     """One optimisation step per global batch of ``chunks``, on this process's rows of it
-    (``mine``, read from ``batches``); returns the epoch's mean train loss, rounded."""
+    (``mine``, read from ``batches``); returns the epoch's mean train loss, rounded.
+
+    A loss that is not finite raises ``Diverged`` in every process (each sees the summed
+    loss): the weights would be NaN from then on, and the best epoch a lie."""
     from mmcli.models import distributed
 
     model, loss_fn, loss_sum, optimiser = step.model, step.loss_fn, step.loss_sum, step.optimiser
@@ -206,19 +221,24 @@ def _train_epoch(step: _Step, chunks: list[Tensor], mine: list[Tensor], batches:
     total, seen = 0.0, 0
     for batch, rows in zip(chunks, mine, strict=True):
         optimiser.zero_grad()
+        out = None
         if len(rows):
             xs = tuple(t.to(device) for t in next(batches))
+            out = model(*xs)
             if world == 1:
-                loss = loss_fn(model(*xs), y[rows])
+                loss = loss_fn(out, y[rows])
             else:
                 count = distributed.normaliser(loss_fn, y[batch]).to(device)
-                loss = loss_sum(model(*xs), y[rows]) / count
+                loss = loss_sum(out, y[rows]) / count
         else:  # a last batch smaller than the process count: no rows here
             loss = sum(p.sum() for p in model.parameters()) * 0.0
+        value = float(distributed.sum_value(loss.detach()))
+        if not np.isfinite(value):
+            raise Diverged(epoch, _first_nonfinite(out, rows))
         loss.backward()
         distributed.sum_gradients(model)
         optimiser.step()
-        total += float(distributed.sum_value(loss.detach())) * len(batch)
+        total += value * len(batch)
         seen += len(batch)
     return round(total / max(seen, 1), 6)
 
@@ -228,11 +248,25 @@ def _validate(
     inputs: Sequence[Tensor],
     val_idx: np.ndarray,
     score: Callable[[Tensor, Tensor], float],
+    epoch: int,
 ) -> tuple[float, float]:
-    """(val loss, val score) of the model as it is now."""
+    """(val loss, val score) of the model as it is now; ``Diverged`` if the loss is not
+    finite (a val row too large for the model, found before it is scored)."""
     out = predict(step.model, inputs, val_idx, batch_size=1024)
     y_val = step.y[val_idx]
-    return float(step.loss_fn(out.to(step.device), y_val)), score(out, y_val.cpu())
+    loss = float(step.loss_fn(out.to(step.device), y_val))
+    if not np.isfinite(loss):
+        bad = _first_nonfinite(out, torch.as_tensor(val_idx))
+        raise Diverged(epoch, bad)
+    return loss, score(out, y_val.cpu())
+
+
+def _first_nonfinite(out: Tensor | None, rows: Tensor) -> int | None:
+    """The row (of ``rows``) of the first output that is not finite, or None."""
+    if out is None:
+        return None
+    bad = torch.nonzero(~torch.isfinite(out.detach()).reshape(len(out), -1).all(dim=1))
+    return int(rows[int(bad[0])]) if len(bad) else None
 
 
 @torch.no_grad()

@@ -27,6 +27,7 @@ from mmcli.artifacts.hashing import canonical_json
 from mmcli.artifacts.record import Artifact, relative_to
 from mmcli.artifacts.records import Column, FeatureColumn, TableSchema
 from mmcli.config import ExtractConfig
+from mmcli.encoders.base import Overflow
 from mmcli.errors import DataError, MmcliError
 from mmcli.stages import Progress, no_progress, staleness
 from mmcli.stages.schema import column_slugs
@@ -81,6 +82,8 @@ def _encode_block(task: tuple[Any, ...]) -> int:
 
     ``rows`` are the prep rows of the block, ``present`` which of them have a value and
     ``reused`` (block offset -> row of a previous output) those already encoded before.
+    Returns the block's row count and the offset of its first row whose features are not
+    finite (the block is then not written), or None.
     """
     encoder, kind, values, source, out, start, rows, present, reused = task
     block = np.zeros((len(rows), encoder.dim), dtype=np.float32)
@@ -95,8 +98,18 @@ def _encode_block(task: tuple[Any, ...]) -> int:
         else:
             values = [values[o] for o in todo] if isinstance(values, list) else values[todo]
         block[todo] = encoder.transform(values)
+    # Checked as the block is written: a feature that is not finite (a huge number
+    # standardised past float32) would reach fuse and every model as NaN.
+    bad = nonfinite_rows(block)
+    if len(bad):
+        return len(rows), int(bad[0])
     store.write_rows(out, start, block)
-    return len(rows)
+    return len(rows), None
+
+
+def nonfinite_rows(block: np.ndarray) -> np.ndarray:
+    """Positions of the rows of a 2-D block holding inf or NaN."""
+    return np.flatnonzero(~np.isfinite(block).all(axis=1))
 
 
 @dataclass
@@ -211,9 +224,34 @@ def load_encoder(feats: Artifact, info: FeatureColumn) -> Any:
     return encoders.encoder_class(info.type, info.encoder).from_state(meta, arrays)
 
 
+def _prep_layouts(prep: Artifact) -> dict[str, tuple[str, tuple[int, ...], str]]:
+    """Each media column's array in a preprocess artifact: (file, row shape, dtype)."""
+    from mmcli.stages.media import media_layout
+
+    schema: TableSchema = prep.record.table
+    kinds = {c.name: c.type for c in schema.columns}
+    return {
+        name: (rel, *media_layout(kinds[name], schema))
+        for name, rel in schema.arrays.items()
+        if name in kinds
+    }
+
+
+def prep_array_files(prep: Artifact) -> dict[str, Path]:
+    """Each media column's array file in a preprocess artifact, its header checked against
+    the record: one row per row of the table, each of the column's decoded shape."""
+    return {
+        name: prep.array_file(rel, shape, dtype)
+        for name, (rel, shape, dtype) in _prep_layouts(prep).items()
+    }
+
+
 def load_prep_arrays(prep: Artifact) -> dict[str, np.ndarray]:
-    files = prep.record.table.arrays
-    return {name: prep.array(f, mmap=True) for name, f in files.items()}
+    """Each media column's array, memory-mapped, its header checked as ``prep_array_files``."""
+    return {
+        name: prep.array(rel, mmap=True, shape=shape, dtype=dtype)
+        for name, (rel, shape, dtype) in _prep_layouts(prep).items()
+    }
 
 
 def _previous_output(out: Path) -> Artifact | None:
@@ -317,7 +355,7 @@ def _encode_columns(
     nothing it depends on changed, else fitted and encoded. Returns the columns' record
     entries and their keys."""
     schema: TableSchema = prep.record.table
-    sources = {name: prep.array_file(f) for name, f in schema.arrays.items()}
+    sources = prep_array_files(prep)
     train = (table["_split"] == "train").to_numpy()
     workers = parallel.resolve_workers(cfg.workers)
     slugs = column_slugs(schema)
@@ -388,7 +426,13 @@ def _fit_and_encode(
                 f"column {name!r}: no train row has a value to fit the {encoder_name} encoder on"
             )
         progress(f"fitting {name}", 0, None)
-        encoder.fit(column_values(kind, name, table, sources, fit_idx))
+        try:
+            encoder.fit(column_values(kind, name, table, sources, fit_idx))
+        except Overflow as exc:
+            raise DataError(
+                f"column {name!r}, row {table['_row'].iloc[fit_idx[exc.index]]}: {exc.message}",
+                hint="fix or remove the value in the manifest, then rerun",
+            ) from None
     meta, state_arrays = encoder.state()
     info = FeatureColumn(
         name=name,
@@ -479,6 +523,14 @@ def _encode_column(
             )
 
     done = 0
-    for count in parallel.ordered_map(_encode_block, tasks(), 1 if in_process else workers):
+    for count, bad in parallel.ordered_map(_encode_block, tasks(), 1 if in_process else workers):
+        if bad is not None:
+            at = done + bad
+            value = rows[name].iloc[at] if kind == "number" else None
+            raise DataError(
+                f"column {name!r}, row {rows['_row'].iloc[at]}: " + encoder.nonfinite_reason(value),
+                hint="fix or remove the value in the manifest (or give the column another "
+                "type with --input), then rerun",
+            )
         done += count
         progress(f"encoding {name}", done, n)

@@ -27,7 +27,7 @@ from mmcli import artifacts
 from mmcli.artifacts import arrays as store
 from mmcli.artifacts.record import Artifact, relative_to
 from mmcli.config import FuseConfig
-from mmcli.errors import UsageError
+from mmcli.errors import DataError, MissingInputError, UsageError
 from mmcli.stages import Progress, no_progress, staleness
 
 MASK_BLOCK = "_present"
@@ -37,11 +37,27 @@ MASK_BLOCK = "_present"
 CHUNK = 1024
 
 
+def read_features(source: Path, rows: np.ndarray | slice) -> np.ndarray:
+    """Rows of a feature file, checked finite as they are read: extract-features never
+    writes inf or NaN, so one is a damaged (or forged) file, never used."""
+    block = store.read_rows(source, rows)
+    finite = np.isfinite(block).all(axis=1)
+    if not finite.all():
+        at = int(np.flatnonzero(~finite)[0])
+        row = np.arange(store.row_count(source))[rows][at]
+        raise MissingInputError(
+            f"{source}: damaged artifact: its row {row} holds NaN or inf "
+            "(extract-features never writes one)",
+            hint="rebuild the extract-features artifact with --force",
+        )
+    return block
+
+
 def _sums(source: Any, rows: np.ndarray, center: np.ndarray | None) -> np.ndarray:
     """Sum over ``rows`` of x (or of (x - center)^2), in float64, a block at a time."""
     total = None
     for start in range(0, len(rows), CHUNK):
-        block = store.read_rows(source, rows[start : start + CHUNK]).astype(np.float64)
+        block = read_features(source, rows[start : start + CHUNK]).astype(np.float64)
         part = (block if center is None else (block - center) ** 2).sum(axis=0)
         total = part if total is None else total + part
     return total
@@ -65,9 +81,17 @@ def fit_fusion(
             std = np.sqrt(_sums(source, rows, mean) / len(rows))
         else:
             mean, std = np.zeros(dim), np.ones(dim)
-        state[f"{name}.mean"] = mean.astype(np.float32)
-        # Constant features (std ~ 0) are left unscaled rather than blown up.
-        state[f"{name}.std"] = np.where(std < 1e-6, 1.0, std).astype(np.float32)
+        with np.errstate(over="ignore"):
+            state[f"{name}.mean"] = mean.astype(np.float32)
+            # Constant features (std ~ 0) are left unscaled rather than blown up.
+            state[f"{name}.std"] = np.where(std < 1e-6, 1.0, std).astype(np.float32)
+        for part in ("mean", "std"):
+            if not np.isfinite(state[f"{name}.{part}"]).all():
+                raise DataError(
+                    f"column {name!r}: its features' train-split {part} overflows float32 "
+                    "(values too large to normalise)",
+                    hint="look for huge values in the column, fix them and rerun",
+                )
         if cfg.method == "weighted-sum":
             rng = np.random.default_rng([cfg.seed, i])
             proj = rng.standard_normal((dim, cfg.width)) / np.sqrt(dim)
@@ -81,17 +105,28 @@ def apply_fusion(
     state: dict[str, np.ndarray],
     method: str,
     weights: dict[str, float],
+    bad: dict[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """The fused matrix and its blocks ([{name, start, stop}]); same code for train and predict."""
+    """The fused matrix and its blocks ([{name, start, stop}]); same code for train and predict.
+
+    A feature that normalises past float32's range comes out as inf or NaN; with ``bad``
+    given, ``bad[name]`` is set to the rows where column ``name``'s part is not finite,
+    and those rows of the part are zeroed, so nothing spreads to other columns.
+    """
     parts, blocks, start = [], [], 0
     total = None
     for name, feats in features.items():
-        z = (feats - state[f"{name}.mean"]) / state[f"{name}.std"]
-        z[~present[name]] = 0.0
-        z *= np.float32(weights.get(name, 1.0))
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = (feats - state[f"{name}.mean"]) / state[f"{name}.std"]
+            z[~present[name]] = 0.0
+            z *= np.float32(weights.get(name, 1.0))
+            if method == "weighted-sum":
+                z = z @ state[f"{name}.projection"]
+        if bad is not None:
+            bad[name] = ~np.isfinite(z).all(axis=1)
+            z[bad[name]] = 0.0
         if method == "weighted-sum":
-            projected = z @ state[f"{name}.projection"]
-            total = projected if total is None else total + projected
+            total = z if total is None else total + z
             continue
         parts.append(z)
         blocks.append({"name": name, "start": start, "stop": start + z.shape[1]})
@@ -105,6 +140,17 @@ def apply_fusion(
     parts.append(mask)
     blocks.append({"name": MASK_BLOCK, "start": start, "stop": start + mask.shape[1]})
     return np.concatenate(parts, axis=1).astype(np.float32), blocks
+
+
+def _refuse_overflow(bad: dict[str, np.ndarray], labels: np.ndarray) -> None:
+    """A DataError naming the first column and row whose normalised features overflowed."""
+    for name, rows in bad.items():
+        if rows.any():
+            raise DataError(
+                f"column {name!r}, row {labels[np.flatnonzero(rows)[0]]}: its features "
+                "normalised with the train-split statistics pass float32's largest value",
+                hint="look for a huge value in that cell, fix it and rerun",
+            )
 
 
 def load_features(feats: Artifact, table: pd.DataFrame) -> tuple[dict, dict]:
@@ -187,13 +233,16 @@ def _build(
         store.create(out, n, (blocks[-1]["stop"],), np.float32)
         for start in range(0, n, CHUNK):
             rows = slice(start, min(start + CHUNK, n))
+            bad: dict[str, np.ndarray] = {}
             x, _ = apply_fusion(
-                {k: store.read_rows(v, rows) for k, v in sources.items()},
+                {k: read_features(v, rows) for k, v in sources.items()},
                 {k: v[rows] for k, v in present.items()},
                 state,
                 cfg.method,
                 weights,
+                bad,
             )
+            _refuse_overflow(bad, table["_row"].to_numpy()[rows])
             store.write_rows(out, start, x)
             progress("fusing", rows.stop, n)
         table.to_parquet(build.dir / "rows.parquet", index=False)

@@ -13,6 +13,7 @@ comes from the train split only and is stored in the model's architecture.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -21,10 +22,12 @@ import torch
 from torch import Tensor
 
 from mmcli.artifacts.records import FuseRecord, TableSchema
-from mmcli.errors import DataError
+from mmcli.errors import DataError, MissingInputError
 from mmcli.stages.fuse import MASK_BLOCK
 
 AUDIO_CHUNK = 256
+#: Rows checked at a time for inf and NaN (bounded extra memory).
+CHECK_ROWS = 4096
 
 
 def mask_tensor(table: pd.DataFrame, names: list[str]) -> Tensor:
@@ -53,6 +56,23 @@ def block_specs(fused_record: FuseRecord) -> list[dict[str, Any]]:
         for b in fused_record.blocks
         if b.name != MASK_BLOCK
     ]
+
+
+def fused_matrix(data: Any) -> np.ndarray:
+    """A fuse artifact's X, in memory, its header checked against the record (rows and
+    width) and every value checked finite: fuse never writes inf or NaN, so one is a
+    damaged or forged file, never trained or scored on."""
+    x = data.array("X.npy")
+    for start in range(0, len(x), CHECK_ROWS):
+        finite = np.isfinite(x[start : start + CHECK_ROWS]).all(axis=1)
+        if not finite.all():
+            raise MissingInputError(
+                f"{data.path / 'X.npy'}: damaged artifact: its row "
+                f"{start + int(np.flatnonzero(~finite)[0])} holds NaN or inf "
+                "(fuse never writes one)",
+                hint="rebuild the fuse artifact with --force",
+            )
+    return x
 
 
 def block_inputs(x: np.ndarray, table: pd.DataFrame, specs: list[dict[str, Any]]) -> list[Tensor]:
@@ -100,13 +120,7 @@ def fit_e2e_specs(
                 rnn=options["rnn"],
             )
         elif kind == "number":
-            values = table[name].to_numpy(dtype=np.float64)[rows]
-            spec.update(
-                tower="dense",
-                dim=1,
-                mean=float(values.mean()) if len(values) else 0.0,
-                std=float(values.std()) if len(values) and values.std() > 0 else 1.0,
-            )
+            spec.update(tower="dense", dim=1, **_number_scale(name, table, rows))
         else:
             spec.update(
                 tower="category", categories=sorted({str(v) for v in table[name].to_numpy()[rows]})
@@ -115,10 +129,47 @@ def fit_e2e_specs(
     return specs
 
 
+def _number_scale(name: str, table: pd.DataFrame, rows: np.ndarray) -> dict[str, float]:
+    """Train-split mean and std of a number column (as the ``standard`` encoder fits them);
+    values whose statistics overflow are a DataError naming the row."""
+    from mmcli.encoders.base import Overflow
+    from mmcli.encoders.tabular import NumberStandard
+
+    values = table[name].to_numpy(dtype=np.float64)[rows]
+    if not len(values):
+        return {"mean": 0.0, "std": 1.0}
+    scaler = NumberStandard()
+    try:
+        scaler.fit(values)
+    except Overflow as exc:
+        row = table["_row"].to_numpy()[np.flatnonzero(rows)[exc.index]]
+        raise DataError(
+            f"column {name!r}, row {row}: {exc.message}",
+            hint="fix or remove the value in the manifest, then rerun",
+        ) from None
+    return {"mean": scaler.mean, "std": scaler.std}
+
+
+def _scaler(spec: dict[str, Any]) -> Any:
+    from mmcli.encoders.tabular import NumberStandard
+
+    return NumberStandard.from_state({"options": {}, "mean": spec["mean"], "std": spec["std"]}, {})
+
+
 def e2e_inputs(
-    table: pd.DataFrame, arrays: dict[str, Any], specs: list[dict[str, Any]], progress: Any = None
+    table: pd.DataFrame,
+    arrays: dict[str, Any],
+    specs: list[dict[str, Any]],
+    progress: Any = None,
+    bad: dict[int, str] | None = None,
 ) -> list[Tensor]:
-    """One tensor per column (rows of ``table``) plus the presence mask."""
+    """One tensor per column (rows of ``table``) plus the presence mask.
+
+    A number that standardises past float32's range, or an audio row that is not finite,
+    is never fed to the network: without ``bad`` it is a DataError (data the model is fit
+    or scored on); with it, ``bad[position]`` gets the reason and the row's input is
+    zeroed (predict's ``error`` cell).
+    """
     from mmcli.models.towers import LogMel
     from mmcli.models.vocab import encode
 
@@ -133,7 +184,9 @@ def e2e_inputs(
             wave = arrays[name]
             chunks = []
             for s in range(0, len(wave), AUDIO_CHUNK):
-                chunks.append(frontend(torch.from_numpy(np.array(wave[s : s + AUDIO_CHUNK]))))
+                chunk = np.array(wave[s : s + AUDIO_CHUNK])
+                _refuse(chunk.reshape(len(chunk), -1), s, name, table, bad, None)
+                chunks.append(frontend(torch.from_numpy(chunk)))
                 if progress:
                     progress(f"log-mel {name}", min(s + AUDIO_CHUNK, len(wave)), len(wave))
             out.append(torch.cat(chunks) if chunks else torch.zeros(0))
@@ -142,8 +195,11 @@ def e2e_inputs(
             out.append(torch.from_numpy(encode(texts, spec["vocab"], spec["max_len"])))
         elif tower == "dense":
             values = table[name].to_numpy(dtype=np.float64)
-            z = np.nan_to_num((values - spec["mean"]) / spec["std"], nan=0.0)
-            out.append(torch.from_numpy(z.astype(np.float32))[:, None])
+            scaler = _scaler(spec)
+            z = scaler.transform(np.nan_to_num(values, nan=spec["mean"]))
+            why = functools.partial(_number_reason, scaler, values)
+            _refuse(z, 0, name, table, bad, why)
+            out.append(torch.from_numpy(z))
         else:
             index = {c: i + 1 for i, c in enumerate(spec["categories"])}  # 0: unknown
             out.append(
@@ -154,13 +210,44 @@ def e2e_inputs(
     return out + [mask_tensor(table, [s["name"] for s in specs])]
 
 
+def _number_reason(scaler: Any, values: np.ndarray, i: int) -> str:
+    return str(scaler.nonfinite_reason(values[i]))
+
+
+def _refuse(
+    block: np.ndarray,
+    start: int,
+    name: str,
+    table: pd.DataFrame,
+    bad: dict[int, str] | None,
+    reason: Any,
+) -> None:
+    """Rows of ``block`` (rows ``start``.. of ``table``) that are not finite: zeroed and
+    listed in ``bad``, or, without it, a DataError (a damaged preprocess array when no
+    ``reason`` explains them)."""
+    finite = np.isfinite(block).all(axis=1)
+    if finite.all():
+        return
+    for at in np.flatnonzero(~finite):
+        why = reason(start + at) if reason else "its preprocessed values are not finite numbers"
+        if bad is None:
+            message = f"column {name!r}, row {table['_row'].iloc[start + at]}: {why}"
+            if reason is None:
+                raise MissingInputError(
+                    f"damaged artifact: {message}", hint="rebuild it with --force"
+                )
+            raise DataError(message, hint="fix or remove the value in the manifest, then rerun")
+        bad.setdefault(int(start + at), f"{name}: {why}")
+        block[at] = 0
+
+
 def artifact_inputs(architecture: dict[str, Any], data: Any, table: pd.DataFrame) -> list[Tensor]:
     """The inputs of a trained model for every row of its own data artifact."""
     if data.stage == "preprocess":
         from mmcli.stages.extract_features import load_prep_arrays
 
         return e2e_inputs(table, load_prep_arrays(data), architecture["columns"])
-    x = data.array("X.npy")
+    x = fused_matrix(data)
     if architecture["family"] == "head":
         return [torch.from_numpy(x)]
     return block_inputs(x, table, architecture["columns"])

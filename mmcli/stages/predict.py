@@ -3,7 +3,9 @@
 The new table goes through the same checks and conversions as ``preprocess`` (with the
 parameters stored in the chain), the stored encoders, the stored fusion statistics and
 the trained weights. Nothing is refitted. Rows that cannot be read appear in the output
-with an ``error`` and no prediction.
+with an ``error`` and no prediction; so do rows whose numbers overflow on the way (a value
+that standardises past float32's range, features that normalise past it, a model output
+that is not finite), each caught where it arises and named in the ``error`` cell.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import pandas as pd
 from mmcli import artifacts
 from mmcli.artifacts.records import TableSchema, TrainRecord
 from mmcli.config import PredictConfig
-from mmcli.errors import DataError
+from mmcli.errors import DataError, IOFailure, UsageError
 from mmcli.io.tables import read_table, table_format, write_table
 from mmcli.stages import Progress, no_progress
+from mmcli.stages.fuse import MASK_BLOCK
 
 
 def run(
@@ -37,6 +40,11 @@ def _run(cfg: PredictConfig, progress: Progress) -> dict[str, Any]:
     from mmcli.stages.train import load_model
 
     table_format(cfg.out)  # an unknown output format fails before any work
+    if cfg.out.is_dir():
+        raise UsageError(
+            f"--out {cfg.out}: is a folder; predict writes one file",
+            hint="name a file, such as predictions.csv",
+        )
     model_art = artifacts.load(cfg.model, stages=("train",))
     prep = model_art.find("preprocess")
     schema: TableSchema = prep.record.table
@@ -51,17 +59,33 @@ def _run(cfg: PredictConfig, progress: Progress) -> dict[str, Any]:
             hint="predict needs the columns the model was trained on",
         )
     root = (cfg.data_root or cfg.table.parent).resolve()
-    with tempfile.TemporaryDirectory(prefix="mmcli-predict-") as scratch:
-        prepared = prepare(
-            df,
-            schema,
-            root,
-            Path(scratch),
-            on_error=cfg.on_error,
-            with_target=False,
-            progress=progress,
-        )
+    try:
+        scratch_dir = tempfile.TemporaryDirectory(prefix="mmcli-predict-")
+    except OSError as err:
+        # No folder takes a file (all full): tempfile tries TMPDIR, /tmp, ... and the
+        # current folder.
+        raise _scratch_failure(os.environ.get("TMPDIR") or "the temporary folder", err) from err
+    with scratch_dir as scratch:
+        try:
+            prepared = prepare(
+                df,
+                schema,
+                root,
+                Path(scratch),
+                on_error=cfg.on_error,
+                with_target=False,
+                progress=progress,
+            )
+        except OSError as err:  # decoders report their own files' errors per row
+            raise _scratch_failure(scratch, err) from err
         return _predict(cfg, df, schema, prepared, model_art, module, progress)
+
+
+def _scratch_failure(folder: str, err: OSError) -> IOFailure:
+    return IOFailure(
+        f"predict: could not write its scratch files in {folder} ({err.strerror or err})",
+        hint="free space there, or point TMPDIR at a folder with room",
+    )
 
 
 def _predict(
@@ -76,54 +100,109 @@ def _predict(
     import torch
 
     from mmcli.models import training
-    from mmcli.stages.extract_features import encode, load_encoder
-    from mmcli.stages.fuse import apply_fusion
     from mmcli.stages.model_inputs import block_inputs, e2e_inputs
     from mmcli.stages.train import to_predictions
 
     architecture = model_art.record.architecture
     rows = prepared.table
+    failures: dict[int, str] = {}  # position in ``rows`` -> why it has no prediction
+    x = None
     if model_art.upstream().stage == "preprocess":
-        inputs = e2e_inputs(rows, prepared.arrays, architecture["columns"], progress)
+        inputs = e2e_inputs(rows, prepared.arrays, architecture["columns"], progress, failures)
     else:
         fused = model_art.find("fuse")
-        feats = fused.find("extract-features")
-        features, present = {}, {}
-        for info in feats.record.columns:
-            name = info.name
-            present[name] = rows[f"_present.{name}"].to_numpy(dtype=bool)
-            features[name] = encode(
-                load_encoder(feats, info),
-                info.type,
-                name,
-                rows,
-                prepared.arrays,
-                present[name],
-                progress,
-            )
-        state = fused.tensors("fusion.safetensors")
-        x, _ = apply_fusion(features, present, state, fused.record.method, fused.record.weights)
+        x = _fused(fused, rows, prepared.arrays, failures, progress)
         inputs = (
             [torch.from_numpy(x)]
             if architecture["family"] == "head"
             else block_inputs(x, rows, architecture["columns"])
         )
-    predictions = to_predictions(model_art, training.predict(module, inputs))
+    bad = np.zeros(len(rows), dtype=bool)
+    predictions = to_predictions(model_art, training.predict(module, inputs), bad)
+    for position in np.flatnonzero(bad):
+        failures.setdefault(int(position), _output_failure(x, position, model_art))
+    if failures and cfg.on_error == "fail":
+        position = min(failures)
+        raise DataError(
+            f"{cfg.table}: row {rows['_row'].iloc[position]}: {failures[position]}",
+            hint="fix the row, or pass --on-error skip to predict the others",
+        )
 
-    out = _output_table(df, schema, rows, prepared.rejects, predictions, model_art.record)
-    cfg.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cfg.out.with_name(f".{cfg.out.name}.tmp-{os.getpid()}{cfg.out.suffix}")
-    try:
-        write_table(out, tmp)
-        os.replace(tmp, cfg.out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    out = _output_table(df, schema, rows, prepared.rejects, predictions, model_art.record, failures)
+    _write(out, cfg.out)
+    failed = len(df) - len(rows) + len(failures)
     return {
         "stage": "predict",
         "status": "written",
         "out": str(cfg.out),
-        "rows": {"input": len(df), "predicted": len(rows), "failed": len(df) - len(rows)},
+        "rows": {"input": len(df), "predicted": len(df) - failed, "failed": failed},
     }
+
+
+def _fused(
+    fused: artifacts.Artifact,
+    rows: pd.DataFrame,
+    arrays: dict[str, Any],
+    failures: dict[int, str],
+    progress: Progress,
+) -> np.ndarray:
+    """The fused matrix of ``rows`` through the stored encoders and fusion statistics;
+    rows whose features are not finite are zeroed and named in ``failures``."""
+    from mmcli.stages.extract_features import encode, load_encoder, nonfinite_rows
+    from mmcli.stages.fuse import apply_fusion
+
+    feats = fused.find("extract-features")
+    features, present = {}, {}
+    for info in feats.record.columns:
+        name = info.name
+        encoder = load_encoder(feats, info)
+        present[name] = rows[f"_present.{name}"].to_numpy(dtype=bool)
+        features[name] = encode(encoder, info.type, name, rows, arrays, present[name], progress)
+        for position in nonfinite_rows(features[name]):
+            value = rows[name].iloc[position] if info.type == "number" else None
+            failures.setdefault(int(position), f"{name}: {encoder.nonfinite_reason(value)}")
+            features[name][position] = 0.0
+    state = fused.tensors("fusion.safetensors")
+    bad: dict[str, np.ndarray] = {}
+    x, _ = apply_fusion(features, present, state, fused.record.method, fused.record.weights, bad)
+    for name, flags in bad.items():
+        for position in np.flatnonzero(flags):
+            failures.setdefault(
+                int(position),
+                f"{name}: its features, normalised with the train-split statistics, pass "
+                "float32's largest value",
+            )
+    return x
+
+
+def _output_failure(x: np.ndarray | None, position: int, model_art: artifacts.Artifact) -> str:
+    """Why a row's model output is not finite, naming the input column of its largest
+    fused value when the model reads a fuse artifact."""
+    why = "the model's output is not a finite number (its inputs are too large for the network)"
+    if x is None:
+        return why
+    blocks = [b for b in model_art.find("fuse").record.blocks if b.name != MASK_BLOCK]
+    if not blocks:
+        return why
+    size = [float(np.abs(x[position, b.start : b.stop]).max(initial=0.0)) for b in blocks]
+    largest = blocks[int(np.argmax(size))]
+    return f"{largest.name}: {why}; its normalised features reach {max(size):.3g}"
+
+
+def _write(out: pd.DataFrame, path: Path) -> None:
+    """Write the predictions atomically (temp file, rename); a full disk is IOFailure."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_table(out, tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        raise IOFailure(
+            f"{path}: could not write the predictions ({err.strerror or err})",
+            hint="the previous file, if any, is untouched",
+        ) from err
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _output_table(
@@ -133,13 +212,15 @@ def _output_table(
     rejects: list[dict[str, Any]],
     predictions: np.ndarray,
     record: TrainRecord,
+    failures: dict[int, str],
 ) -> pd.DataFrame:
-    """One output row per input row, in input order."""
+    """One output row per input row, in input order; a row with a failure has no
+    prediction."""
     n = len(df)
     out = pd.DataFrame({"row": np.arange(n, dtype=np.int64)})
     if schema.id_column in df.columns:
         out["id"] = df[schema.id_column].astype(object).to_numpy()
-    position = dict(zip(rows["_row"].tolist(), range(len(rows)), strict=True))
+    position = {r: i for i, r in enumerate(rows["_row"].tolist()) if i not in failures}
     index = [position.get(r) for r in range(n)]
     if record.task == "classification":
         classes = record.classes or []
@@ -149,7 +230,7 @@ def _output_table(
             out[f"prob_{name}"] = [np.nan if i is None else predictions[i, k] for i in index]
     else:
         out["prediction"] = [np.nan if i is None else predictions[i] for i in index]
-    reasons: dict[int, str] = {}
+    reasons: dict[int, str] = {int(rows["_row"].iloc[i]): reason for i, reason in failures.items()}
     for rej in rejects:
         if rej["action"] == "rejected":
             reasons.setdefault(rej["row"], f"{rej['column']}: {rej['reason']}")

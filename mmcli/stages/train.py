@@ -123,7 +123,7 @@ def _train(
     generator = training.seed_everything(cfg.seed)
     model = build_model(architecture)
     augment, augment_rows = _augmentation(cfg, architecture, y_np, train_idx, task)
-    with _deterministic(torch):
+    with _deterministic(torch), _diverged(cfg, table):
         result = training.fit(
             model,
             inputs,
@@ -223,6 +223,31 @@ def _publish(
         )
 
 
+class _diverged:
+    """A loss that stops being finite (``training.Diverged``) as a DataError naming the row."""
+
+    def __init__(self, cfg: TrainConfig, table: pd.DataFrame):
+        self.cfg, self.table = cfg, table
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        from mmcli.models.training import Diverged
+
+        if isinstance(exc, Diverged):
+            where = (
+                ""
+                if exc.row is None
+                else f"; row {self.table['_row'].iloc[exc.row]}'s output first"
+            )
+            raise DataError(
+                f"{self.cfg.data}: training diverged at epoch {exc.epoch}: the loss is not a "
+                f"finite number{where}",
+                hint="look for huge values in the inputs or the target; else lower --lr",
+            ) from None
+
+
 def _targets(
     cfg: TrainConfig, target: Target, table: pd.DataFrame, train_idx: np.ndarray
 ) -> tuple[Any, np.ndarray, dict, Any, Any]:
@@ -232,8 +257,13 @@ def _targets(
     scale = {"mean": 0.0, "std": 1.0}
     if target.task == "regression":
         # Standardise the target so the same learning rate suits any unit.
-        scale = {"mean": float(y_np[train_idx].mean()), "std": float(y_np[train_idx].std() or 1.0)}
-        y = torch.as_tensor((y_np - scale["mean"]) / scale["std"], dtype=torch.float32)[:, None]
+        y_np = y_np.astype(np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            scale = {"mean": float(y_np[train_idx].mean()), "std": float(y_np[train_idx].std())}
+            scale["std"] = scale["std"] or 1.0
+            z = ((y_np - scale["mean"]) / scale["std"]).astype(np.float32)
+        _check_target(cfg, target, table, y_np, z, scale)
+        y = torch.as_tensor(z)[:, None]
         return y, y_np, scale, None, None
     classes = target.classes or []
     n_classes = len(classes)
@@ -251,6 +281,35 @@ def _targets(
         else None
     )
     return torch.as_tensor(y_np, dtype=torch.long), y_np, scale, class_weights, sample_weights
+
+
+def _check_target(
+    cfg: TrainConfig,
+    target: Target,
+    table: pd.DataFrame,
+    y_np: np.ndarray,
+    z: np.ndarray,
+    scale: dict[str, float],
+) -> None:
+    """A regression target the model cannot learn in float32 is a DataError naming a row:
+    train-split statistics that overflow (values past about 1e154), or a value that
+    standardises past float32's range."""
+    stats_ok = all(np.isfinite(v) for v in scale.values())
+    bad = np.flatnonzero(~np.isfinite(z))
+    if stats_ok and not len(bad):
+        return
+    at = int(np.argmax(np.abs(y_np))) if not stats_ok or not len(bad) else int(bad[0])
+    why = (
+        "the train split's mean or standard deviation overflows"
+        if not stats_ok
+        else f"standardised with the train split's mean {scale['mean']:g} and std "
+        f"{scale['std']:g} it passes float32's largest value"
+    )
+    raise DataError(
+        f"{cfg.data}: target {target.name!r}, row {table['_row'].iloc[at]}: value "
+        f"{y_np[at]:g} is too large to learn: {why}",
+        hint="fix or remove the value in the manifest, then rerun",
+    )
 
 
 def _design(
@@ -280,10 +339,10 @@ def _design(
         inputs = model_inputs.e2e_inputs(table, load_prep_arrays(data), columns, progress)
     elif fusion != "none":
         columns = model_inputs.block_specs(data.record)
-        x = data.array("X.npy")
+        x = model_inputs.fused_matrix(data)
         inputs = model_inputs.block_inputs(x, table, columns)
     else:
-        x = torch.from_numpy(data.array("X.npy"))
+        x = torch.from_numpy(model_inputs.fused_matrix(data))
         return (
             {
                 "family": "head",
@@ -355,16 +414,40 @@ def load_model(model_art: Artifact) -> Any:
     return module
 
 
-def to_predictions(model_art: Artifact, outputs: Any) -> np.ndarray:
-    """Raw model outputs -> class probabilities (n, k) or values in target units (n,)."""
+def to_predictions(model_art: Artifact, outputs: Any, bad: np.ndarray | None = None) -> np.ndarray:
+    """Raw model outputs -> class probabilities (n, k) or values in target units (n,).
+
+    An output that is not a finite number (inputs too large for the network, a value
+    past float32 after scaling back) is never turned into a prediction: with ``bad``
+    (one flag per row) its row is flagged and given zeros; without, a DataError.
+    """
     import torch
 
     record = model_art.record
+    outputs = outputs.double()
+    finite = torch.isfinite(outputs).reshape(len(outputs), -1).all(dim=1).numpy()
+    outputs = torch.where(torch.isfinite(outputs), outputs, torch.zeros_like(outputs))
     if record.task == "classification":
-        proba = torch.softmax(outputs.double(), dim=1).numpy()
-        return proba / proba.sum(axis=1, keepdims=True)
-    scale = record.target_scale
-    return outputs[:, 0].numpy().astype(np.float64) * scale.std + scale.mean
+        proba = torch.softmax(outputs, dim=1).numpy()
+        predictions = proba / proba.sum(axis=1, keepdims=True)
+    else:
+        scale = record.target_scale
+        with np.errstate(over="ignore", invalid="ignore"):
+            predictions = outputs[:, 0].numpy() * scale.std + scale.mean
+        finite &= np.isfinite(predictions)
+    if finite.all():
+        return predictions
+    if bad is None:
+        first = int(np.flatnonzero(~finite)[0])
+        raise DataError(
+            f"{model_art.path}: the model's output is not a finite number for "
+            f"{int((~finite).sum())} of {len(finite)} rows scored (first: number {first} of "
+            "them, counting from 0); their inputs are too large for the network",
+            hint="look for huge values in the inputs of those rows",
+        )
+    bad |= ~finite
+    predictions[~finite] = 0.0
+    return predictions
 
 
 def _scorer(task: str) -> Any:
