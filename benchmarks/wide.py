@@ -1,7 +1,7 @@
 """Time per stage against the number of manifest columns (the goal: linear).
 
     python benchmarks/wide.py [--columns 500 1000 2000 5000] [--rows 12]
-        [--stages preprocess extract-features fuse]
+        [--stages preprocess extract-features fuse train evaluate]
 
 Each manifest holds an id, a two-class label and COLUMNS number columns; every stage
 runs once per size in a fresh folder. Prints seconds and seconds per 1,000 columns.
@@ -19,7 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-NEXT = {"preprocess": "prep", "extract-features": "feats", "fuse": "fused"}
+NEXT = {
+    "preprocess": "prep",
+    "extract-features": "feats",
+    "fuse": "fused",
+    "train": "model",
+    "evaluate": "eval",
+}
 
 
 def main() -> None:
@@ -38,17 +44,20 @@ def main() -> None:
             )
             df.insert(0, "label", (["a", "b"] * args.rows)[: args.rows])
             df.to_csv(folder / "manifest.csv", index=False)
-            source = folder / "manifest.csv"
+            sources = [folder / "manifest.csv"]
             for stage in args.stages:
                 out = folder / NEXT[stage]
+                if stage == "evaluate":  # the model and the data it was trained on
+                    sources = [folder / "model", folder / "fused"]
                 start = time.perf_counter()
                 subprocess.run(
-                    [sys.executable, "-m", "mmcli", stage, str(source), "--out", str(out), "-q"],
+                    [sys.executable, "-m", "mmcli", stage, *map(str, sources)]
+                    + ["--out", str(out), "-q"],
                     check=True,
                 )
                 took = time.perf_counter() - start
                 print(f"{n:6d} columns  {stage:17s} {took:7.2f} s  {1000 * took / n:6.2f} s/1k")
-                source = out
+                sources = [out]
 
 
 if __name__ == "__main__":

@@ -107,6 +107,25 @@ def _roc_auc(y_true: np.ndarray, proba: np.ndarray, k: int) -> float | None:
     return _r(auc) if np.isfinite(auc) else None
 
 
+def headline_score(task: str, y_true: Any, predictions: Any, k: int) -> float:
+    """The one score modality contributions compare, as the full metrics give it: macro-F1
+    of the argmax of ``(n, k)`` probabilities, or R² of values (0 where undefined). Only
+    that score is computed: leaving out each of thousands of columns must not compute
+    every metric thousands of times."""
+    from sklearn import metrics as m
+
+    if task == "classification":
+        y_true = np.asarray(y_true).astype(int, copy=False).ravel()
+        y_pred = np.asarray(predictions).argmax(axis=1)
+        return _r(
+            m.f1_score(y_true, y_pred, labels=list(range(k)), average="macro", zero_division=0)
+        )
+    y_true = np.asarray(y_true, dtype=np.float64).ravel()
+    if len(y_true) < 2 or np.ptp(y_true) == 0:
+        return 0.0
+    return _r(m.r2_score(y_true, np.asarray(predictions, dtype=np.float64).ravel()))
+
+
 def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, Any]:
     """MAE, RMSE, R² (None with under 2 rows or a constant target) and the mean baseline.
 

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from mmcli.errors import DataError, UsageError
-from mmcli.metrics import check_gates, classification_metrics, parse_gates, regression_metrics
+from mmcli.metrics import (
+    check_gates,
+    classification_metrics,
+    headline_score,
+    parse_gates,
+    regression_metrics,
+)
 
 
 def _one_hot_proba(pred: list[int], k: int) -> np.ndarray:
@@ -175,3 +181,16 @@ def test_check_gates_unknown_or_undefined_metric_lists_the_available_ones():
     assert "n," not in str(err.value) and "task" not in str(err.value)
     with pytest.raises(UsageError, match="'roc_auc' is undefined"):
         check_gates(metrics, [("roc_auc", 0.5)])
+
+
+def test_headline_score_is_the_full_metrics_value():
+    rng = np.random.default_rng(3)
+    for k in (2, 5):
+        y = rng.integers(0, k - 1, size=60)  # the last class has no rows
+        proba = rng.dirichlet(np.ones(k), size=60)
+        full = classification_metrics(y, proba, [f"c{i}" for i in range(k)])
+        assert headline_score("classification", y, proba, k) == full["macro_f1"]
+    y = rng.normal(size=40)
+    pred = y + rng.normal(scale=0.5, size=40)
+    assert headline_score("regression", y, pred, 0) == regression_metrics(y, pred)["r2"]
+    assert headline_score("regression", np.ones(5), np.arange(5.0), 0) == 0.0

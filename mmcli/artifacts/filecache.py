@@ -70,7 +70,7 @@ def hash_many(paths: list[str]) -> list[str]:
     return [hash_file(p) for p in paths]
 
 
-def _read_cache(cache: Path) -> dict[str, list]:
+def read_cache(cache: Path) -> dict[str, list]:
     """The cache's entries (path -> [signature, sha256]); a damaged or crafted file, or an
     entry of another shape, counts as not known: the files are hashed again."""
     try:
@@ -91,7 +91,7 @@ class FileHashes:
 
     def __init__(self, cache: Path | None):
         self.cache = cache
-        self.known = _read_cache(cache) if cache else {}
+        self.known = read_cache(cache) if cache else {}
         self.seen: dict[str, list] = {}
 
     def lookup(
@@ -119,12 +119,20 @@ class FileHashes:
         """Keep the files asked for this time only, so the cache never outgrows the data."""
         if not self.cache or self.seen == self.known:
             return
-        tmp = self.cache.with_name(self.cache.name + f".tmp-{os.getpid()}")
-        try:
-            # dumps, not dump: json.dump streams through the pure-Python encoder, 10x slower
-            # (1.4 s for 40,000 files); the text is a few MB.
-            tmp.write_text(json.dumps(self.seen, separators=(",", ":")), encoding="utf-8")
-            os.replace(tmp, self.cache)
+        if write_cache(self.cache, self.seen):
             self.known = dict(self.seen)
-        except OSError:
-            tmp.unlink(missing_ok=True)  # a cache that cannot be written is no error
+
+
+def write_cache(cache: Path, entries: dict[str, list]) -> bool:
+    """Replace a stat cache with ``entries`` atomically; False if it cannot be written
+    (a cache that cannot be written is no error)."""
+    tmp = cache.with_name(cache.name + f".tmp-{os.getpid()}")
+    try:
+        # dumps, not dump: json.dump streams through the pure-Python encoder, 10x slower
+        # (1.4 s for 40,000 files); the text is a few MB.
+        tmp.write_text(json.dumps(entries, separators=(",", ":")), encoding="utf-8")
+        os.replace(tmp, cache)
+        return True
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import os
@@ -273,7 +274,7 @@ def verify(folder: Path, name: str, sha256: str) -> str | None:
     recorded when it was last found to hold ``sha256`` is not read again. An edit in place
     changes its ctime, whatever it does to the rest.
     """
-    from mmcli.artifacts.filecache import FileHashes, hash_file
+    from mmcli.artifacts.filecache import hash_file, signature
 
     if not safe_name(name):
         return "a file name outside the artifact folder"
@@ -284,29 +285,73 @@ def verify(folder: Path, name: str, sha256: str) -> str | None:
         return "missing since the artifact was written"
     if not stat.S_ISREG(st.st_mode):
         return "not a regular file (a link, FIFO or device is never opened)"
-    cache = FileHashes(verified_cache(folder))
-    sig, known = cache.lookup(name, st)
-    if known == sha256:
+    cache = verified_cache(folder)
+    known = _checked(cache)
+    sig = signature(st)
+    if known.get(name) == [sig, sha256]:
         return None
     if hash_file(str(path)) != sha256:
         return "changed since the artifact was written (its content hash differs)"
-    cache.seen = {**cache.known, name: [sig, sha256]}  # keep what other readers checked
-    cache.save()
+    known[name] = [sig, sha256]  # kept with what other readers checked; written at exit
+    _VERIFIED[cache][2] = True
     return None
+
+
+#: Each stat cache of checked outputs, as this process last read or wrote it: [the cache
+#: file's signature then, its entries, whether entries were added since]. ``verify`` reads
+#: a cache once per change of the file, not once per output (5,000 feature files made
+#: that quadratic), and writes what it added once, when the process exits.
+_VERIFIED: dict[Path, list[Any]] = {}
+
+
+def _cache_signature(cache: Path) -> list[int] | None:
+    from mmcli.artifacts.filecache import signature
+
+    try:
+        return signature(os.stat(cache))
+    except OSError:
+        return None
+
+
+def _checked(cache: Path) -> dict[str, list]:
+    """The entries of stat cache ``cache`` (name -> [signature, sha256]), read again only
+    when the file changed since this process last read or wrote it."""
+    from mmcli.artifacts.filecache import read_cache
+
+    sig = _cache_signature(cache)
+    memo = _VERIFIED.get(cache)
+    if memo is None or memo[0] != sig:
+        memo = _VERIFIED[cache] = [sig, read_cache(cache) if sig else {}, False]
+    return memo[1]
+
+
+@atexit.register
+def save_verified() -> None:
+    """Write the entries ``verify`` added to each stat cache (a cache that cannot be
+    written is no error: the files are hashed again next time)."""
+    from mmcli.artifacts.filecache import write_cache
+
+    for cache, memo in list(_VERIFIED.items()):
+        if memo[2] and _cache_signature(cache) == memo[0] and cache.parent.is_dir():
+            if write_cache(cache, memo[1]):
+                _VERIFIED[cache] = [_cache_signature(cache), memo[1], False]
 
 
 def seed_verified(folder: Path, outputs: dict[str, dict[str, Any]]) -> None:
     """Record the outputs a writer has just hashed, so that readers need not hash them again."""
-    from mmcli.artifacts.filecache import FileHashes, signature
+    from mmcli.artifacts.filecache import signature, write_cache
 
-    cache = FileHashes(None)
-    cache.cache = verified_cache(folder)  # a new artifact: what was known is void
+    entries: dict[str, list] = {}  # a new artifact: what was known is void
     for name, info in outputs.items():
         try:
-            cache.record(name, signature(os.lstat(folder / name)), info["sha256"])
+            entries[name] = [signature(os.lstat(folder / name)), info["sha256"]]
         except OSError:
             continue
-    cache.save()
+    cache = verified_cache(folder)
+    if write_cache(cache, entries):
+        _VERIFIED[cache] = [_cache_signature(cache), entries, False]
+    else:
+        _VERIFIED.pop(cache, None)
 
 
 def load(

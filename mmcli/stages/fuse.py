@@ -116,12 +116,7 @@ def apply_fusion(
     parts, blocks, start = [], [], 0
     total = None
     for name, feats in features.items():
-        with np.errstate(over="ignore", invalid="ignore"):
-            z = (feats - state[f"{name}.mean"]) / state[f"{name}.std"]
-            z[~present[name]] = 0.0
-            z *= np.float32(weights.get(name, 1.0))
-            if method == "weighted-sum":
-                z = z @ state[f"{name}.projection"]
+        z = column_part(name, feats, present[name], state, method, weights)
         if bad is not None:
             bad[name] = ~np.isfinite(z).all(axis=1)
             z[bad[name]] = 0.0
@@ -140,6 +135,25 @@ def apply_fusion(
     parts.append(mask)
     blocks.append({"name": MASK_BLOCK, "start": start, "stop": start + mask.shape[1]})
     return np.concatenate(parts, axis=1).astype(np.float32), blocks
+
+
+def column_part(
+    name: str,
+    feats: np.ndarray,
+    present: np.ndarray,
+    state: dict[str, np.ndarray],
+    method: str,
+    weights: dict[str, float],
+) -> np.ndarray:
+    """Column ``name``'s part of the fused matrix: its block (concat), or what it adds to
+    the sum (weighted-sum); zero on rows where it is absent."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = (feats - state[f"{name}.mean"]) / state[f"{name}.std"]
+        z[~present] = 0.0
+        z *= np.float32(weights.get(name, 1.0))
+        if method == "weighted-sum":
+            z = z @ state[f"{name}.projection"]
+    return z
 
 
 def _refuse_overflow(bad: dict[str, np.ndarray], labels: np.ndarray) -> None:

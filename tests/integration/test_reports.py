@@ -6,6 +6,7 @@ import json
 from html.parser import HTMLParser
 
 import numpy as np
+import pytest
 from conftest import FAST_TRAIN, invoke, run_ok
 from PIL import Image
 
@@ -187,3 +188,31 @@ def test_run_gate_and_bad_pipeline_files(dataset, tmp_path):
     bad.write_text(f"manifest: {dataset}\ntrain:\n  epochs: lots\n  out: elsewhere\nextra: 1\n")
     result = invoke("run", bad)
     assert result.exit_code == EXIT_USAGE and "extra" in result.stderr
+
+
+@pytest.mark.parametrize("method", ["concat", "weighted-sum"])
+def test_a_masked_column_is_what_fuse_gives_without_it(pipeline, tmp_path, method):
+    """Contributions mask one column in the fused matrix; that must equal fusing again
+    with the column absent from every row (as the slow, obvious way did)."""
+    from mmcli import artifacts
+    from mmcli.stages.evaluate import masked_matrix
+    from mmcli.stages.fuse import apply_fusion, load_features
+
+    fused_path = pipeline / "fused"
+    if method != "concat":
+        fused_path = tmp_path / "fused"
+        run_ok("fuse", pipeline / "feats", "--out", fused_path, "--method", method)
+    fused = artifacts.load(fused_path)
+    table = fused.table("rows.parquet")
+    x = fused.array("X.npy")
+    feats, state = fused.upstream(), fused.tensors("fusion.safetensors")
+    for column in fused.record.columns:
+        absent = table.copy()
+        absent[f"_present.{column}"] = False
+        features, present = load_features(feats, absent)
+        expected, _ = apply_fusion(
+            features, present, state, fused.record.method, fused.record.weights
+        )
+        got = masked_matrix(x, fused, table, column)
+        assert not np.array_equal(got, x), column  # the column did count
+        np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)
