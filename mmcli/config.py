@@ -116,6 +116,16 @@ class PreprocessConfig(RowStageConfig):
     audio_seconds: float = Field(
         2.0, gt=0, le=600, description="Audio is trimmed or zero-padded to this length."
     )
+    # Budgets checked from a file's header before decoding it; a file over one is that
+    # row's rejection. The defaults accept every ordinary file and refuse the few-MB
+    # files whose headers declare gigabytes (mmcli/io/audio.py and video.py say why).
+    audio_max_decoded_mb: float = Field(
+        2000.0,
+        gt=0,
+        description="Audio files that decode to more than this many MB (frames x channels "
+        "x 4 bytes, from the header) are refused before decoding. "
+        "A 10-minute 48 kHz stereo file is 230 MB.",
+    )
     video_frames: int = Field(
         8,
         ge=1,
@@ -128,6 +138,14 @@ class PreprocessConfig(RowStageConfig):
         gt=0,
         le=3600,
         description="Video clips longer than this are refused from their header, before decoding.",
+    )
+    video_max_decoded_megapixels: float = Field(
+        80_000.0,
+        gt=0,
+        description="Video clips whose decoded frames add up to more than this many "
+        "megapixels (width x height x frames decoded) are refused: from the header before "
+        "decoding, and as soon as decoding passes it. A 2-minute 1080p clip at 60 fps is "
+        "14,900.",
     )
     val_fraction: float = Field(0.15, ge=0, lt=1, description="Share of rows for validation.")
     test_fraction: float = Field(0.15, ge=0, lt=1, description="Share of rows for test.")

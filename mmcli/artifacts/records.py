@@ -131,6 +131,10 @@ class TableSchema(_Model):
     audio_seconds: float
     video_frames: int
     video_max_seconds: float
+    #: Decoding budgets (--audio-max-decoded-mb, --video-max-decoded-megapixels). A record
+    #: written before they existed gets today's defaults (those of mmcli.config).
+    audio_max_decoded_mb: float = 2000.0
+    video_max_decoded_megapixels: float = 80_000.0
     #: Media column -> its array file in the preprocess artifact.
     arrays: dict[str, str] = {}
 

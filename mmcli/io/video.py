@@ -8,6 +8,10 @@ up to the last frame it needs and converts only the K sampled frames, resized li
 images; the soundtrack, when there is one, is mixed to mono and resampled like an audio
 column.
 
+Work is budgeted in pixels (--video-max-decoded-megapixels): the frames to decode times
+the header's frame size is refused before the second pass, and the pixels of the frames
+actually decoded stop it as soon as they pass the budget.
+
 FFmpeg never guesses the container: the demuxer is chosen from an allowed list (by the
 file's extension first), so a playlist or concat file named ``.mp4`` cannot make it open
 other files or URLs.
@@ -34,6 +38,14 @@ MAX_PIXELS = 40_000_000  # per frame, as for images
 MAX_FRAMES = 100_000  # a 60 fps clip of ~28 minutes; refuses absurd frame rates too
 MAX_CHANNELS = 16
 MAX_SECONDS = 120.0  # default of --video-max-seconds
+#: Default of --video-max-decoded-megapixels: width x height summed over the frames
+#: decoded. A 2-minute 1080p clip at 60 fps is 14,900 megapixels and a 2-minute 4K clip
+#: at 60 fps 59,700; a few-MB clip of 100,000 skip frames at 40 megapixels would be
+#: 4,000,000 (most of an hour). FFmpeg decodes 1 to 5 gigapixels a second, so this bounds
+#: one clip to about a minute of a core.
+MAX_DECODED_MEGAPIXELS = 80_000.0
+#: The highest soundtrack rate accepted, as for audio columns (mmcli.io.audio.MAX_RATE).
+MAX_RATE = 768_000
 ALLOWED = "MP4/MOV, WebM/Matroska or AVI"
 
 
@@ -57,11 +69,17 @@ def load_video(
     sample_rate: int,
     seconds: float,
     max_seconds: float = MAX_SECONDS,
+    max_megapixels: float = MAX_DECODED_MEGAPIXELS,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Decode ``path`` into ((frames, size, size, 3) uint8, soundtrack float32 or None).
 
     The soundtrack is mono at ``sample_rate``, trimmed or zero-padded to ``seconds``; it
     is None when the clip has no audio stream or the stream holds no samples.
+
+    ``max_megapixels`` bounds the decoding work, counted in pixels (deterministic, unlike
+    time): the frames to decode times the header's frame size is checked before the
+    decode, and the pixels of the frames actually decoded while it runs (a stream can
+    grow its frames midway, or pack several in a packet).
     """
     if path.stat().st_size == 0:
         raise VideoRejected("empty file (0 bytes)")
@@ -69,9 +87,18 @@ def load_video(
 
     demuxer = _demuxer(path, av)
     try:
-        n_frames = _count_frames(path, demuxer, max_seconds, av)
+        n_frames, width, height = _count_frames(path, demuxer, max_seconds, av)
         wanted = sample_indices(n_frames, frames)
-        return _decode(path, demuxer, wanted, size, sample_rate, seconds, av)
+        # Decoding runs up to the last wanted frame: that many frames of the header's size.
+        decoded = (int(wanted[-1]) + 1) * width * height
+        if decoded > max_megapixels * 1e6:
+            raise VideoRejected(
+                f"decoding {int(wanted[-1]) + 1} frames of {width}x{height} is "
+                f"{decoded / 1e6:.6g} megapixels, over the {max_megapixels:g} budget "
+                "(raise --video-max-decoded-megapixels)"
+            )
+        budget = _Budget(int(max_megapixels * 1e6))
+        return _decode(path, demuxer, wanted, size, sample_rate, seconds, budget, av)
     except av.FFmpegError as exc:
         raise VideoRejected(f"cannot decode video: {exc}") from None
 
@@ -103,8 +130,9 @@ def _video_stream(container: Any) -> Any:
     return container.streams.video[0]
 
 
-def _count_frames(path: Path, demuxer: str, max_seconds: float, av: Any) -> int:
-    """Frames in the clip, from its packets (not decoded); refuses over-long clips."""
+def _count_frames(path: Path, demuxer: str, max_seconds: float, av: Any) -> tuple[int, int, int]:
+    """(frames, width, height) of the clip, from its packets (not decoded) and header;
+    refuses over-long clips."""
     try:
         container = _open(path, demuxer, av)
     except av.FFmpegError as exc:
@@ -137,7 +165,7 @@ def _count_frames(path: Path, demuxer: str, max_seconds: float, av: Any) -> int:
                 raise VideoRejected(f"over {MAX_FRAMES} frames")
     if count == 0:
         raise VideoRejected("the video stream has no frames")
-    return count
+    return count, ctx.width, ctx.height
 
 
 def _header_seconds(container: Any, stream: Any) -> float | None:
@@ -148,11 +176,31 @@ def _header_seconds(container: Any, stream: Any) -> float | None:
     return None
 
 
+class _Budget:
+    """Pixels decoded so far against the clip's budget; over it, the clip is refused."""
+
+    def __init__(self, pixels: int):
+        self.pixels, self.used, self.frames = pixels, 0, 0
+
+    def spend(self, frame: Any) -> None:
+        width, height = frame.width, frame.height
+        if width * height > MAX_PIXELS:  # before converting it: one frame's memory
+            raise VideoRejected(f"a frame is {width}x{height} pixels, over the {MAX_PIXELS} limit")
+        self.used += width * height
+        self.frames += 1
+        if self.used > self.pixels:
+            raise VideoRejected(
+                f"decoding passed the {self.pixels / 1e6:g} megapixel budget after "
+                f"{self.frames} frames (the last {width}x{height}; raise "
+                "--video-max-decoded-megapixels)"
+            )
+
+
 class _Frames:
     """Collects the wanted frames, in decoding order; converts only those."""
 
-    def __init__(self, wanted: np.ndarray, size: int):
-        self.wanted, self.size = wanted, size
+    def __init__(self, wanted: np.ndarray, size: int, budget: _Budget):
+        self.wanted, self.size, self.budget = wanted, size, budget
         self.out = np.zeros((len(wanted), size, size, 3), dtype=np.uint8)
         self.index, self.slot = 0, 0
         self.last: np.ndarray | None = None
@@ -162,6 +210,7 @@ class _Frames:
         return self.slot == len(self.wanted)
 
     def add(self, frame: Any) -> None:
+        self.budget.spend(frame)
         if not self.done and self.index == self.wanted[self.slot]:
             rgb = frame.to_ndarray(format="rgb24")
             # A phone's portrait clip is stored sideways with a display matrix: turn it
@@ -194,6 +243,8 @@ class _Soundtrack:
         self.rate = stream.codec_context.sample_rate
         if not self.rate:
             raise VideoRejected("soundtrack has no sample rate")
+        if self.rate > MAX_RATE:
+            raise VideoRejected(f"soundtrack sample rate {self.rate} Hz (at most {MAX_RATE})")
         self.sample_rate, self.length = sample_rate, int(round(seconds * sample_rate))
         # Planar float at the stream's own rate; mixing and resampling are done as for
         # audio columns (mean of channels, soxr HQ) so both give the same samples.
@@ -233,13 +284,15 @@ def _decode(
     size: int,
     sample_rate: int,
     seconds: float,
+    budget: _Budget,
     av: Any,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """One pass over the interleaved packets: video up to the last wanted frame, audio up
-    to ``seconds``; stops as soon as both have what they need."""
+    to ``seconds``; stops as soon as both have what they need, or when the video passes
+    ``budget``."""
     with _open(path, demuxer, av) as container:
         video = _video_stream(container)
-        frames = _Frames(wanted, size)
+        frames = _Frames(wanted, size, budget)
         audio = container.streams.audio[0] if container.streams.audio else None
         sound = _Soundtrack(audio, sample_rate, seconds, av) if audio is not None else None
         streams = [video] if audio is None else [video, audio]

@@ -61,15 +61,18 @@ def decode_params(kind: str, schema: TableSchema) -> dict[str, Any]:
     sound = {"sample_rate": schema.sample_rate, "seconds": schema.audio_seconds}
     if kind == "image":
         return {"type": kind, "image_size": schema.image_size}
+    # The budgets are part of the key: a row decoded under a larger one is decoded again
+    # (and may be refused) under a smaller one.
     if kind == "video":
         return {
             "type": kind,
             "image_size": schema.image_size,
             "frames": schema.video_frames,
             "max_seconds": schema.video_max_seconds,
+            "max_megapixels": schema.video_max_decoded_megapixels,
             **sound,
         }
-    return {"type": kind, **sound}
+    return {"type": kind, **sound, "max_decoded_mb": schema.audio_max_decoded_mb}
 
 
 def decode_cell(
@@ -81,7 +84,10 @@ def decode_cell(
     if kind == "image":
         return (load_image(source, params["image_size"]),)
     if kind == "audio":
-        return (load_audio(source, params["sample_rate"], params["seconds"]),)
+        audio = load_audio(
+            source, params["sample_rate"], params["seconds"], params["max_decoded_mb"]
+        )
+        return (audio,)
     assert not isinstance(source, bytes), "video is decoded from its path"
     return load_video(
         source,
@@ -90,6 +96,7 @@ def decode_cell(
         params["sample_rate"],
         params["seconds"],
         params["max_seconds"],
+        params["max_megapixels"],
     )
 
 

@@ -219,6 +219,8 @@ def infer_schema(df: pd.DataFrame, cfg: PreprocessConfig) -> TableSchema:
         audio_seconds=cfg.audio_seconds,
         video_frames=cfg.video_frames,
         video_max_seconds=cfg.video_max_seconds,
+        audio_max_decoded_mb=cfg.audio_max_decoded_mb,
+        video_max_decoded_megapixels=cfg.video_max_decoded_megapixels,
     )
 
 
