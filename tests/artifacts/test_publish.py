@@ -60,9 +60,9 @@ def test_many_outputs_read_the_stat_cache_once_and_write_it_at_exit(tmp_path, mo
     art = artifacts.load(tmp_path / "out")
     for i in range(300):
         art.file(f"f{i}.bin")
-    assert len(reads) <= 1 and writes == []
-    record.save_verified()  # what the process does at exit
-    assert writes == [cache]
+    assert len(reads) <= 1 and cache not in writes
+    record.save_verified()  # what the process does at exit (other tests' caches too)
+    assert writes.count(cache) == 1
     assert len(json.loads(cache.read_text())) == 300  # every output checked
     for i in range(300):
         art.file(f"f{i}.bin")

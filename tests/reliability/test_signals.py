@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -89,3 +90,61 @@ def test_a_signal_during_a_slow_decode_ends_the_stage_within_2_s(
     assert not out.exists() and not list(tmp_path.glob(".prep.tmp-*"))
     time.sleep(0.5)  # a worker that survived would still be here
     assert [p for p in workers_seen if _alive(p)] == []
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_during_predicts_decode_ends_it_within_2_s(
+    pipeline, dataset, tmp_path, slow_env, sig, code
+):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    out = tmp_path / "predictions.csv"
+    proc = start(
+        "predict", pipeline / "model", dataset, "--out", out,
+        env={**slow_env, "TMPDIR": str(scratch)},
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not list(scratch.glob("mmcli-predict-*/*")):  # decoding has begun
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    time.sleep(random.uniform(0.2, 1.5))
+    workers_seen = _children(proc.pid)
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=30)
+    took = time.monotonic() - sent
+    assert proc.returncode == code, err
+    assert took < 2.0, f"took {took:.1f} s"
+    assert "Traceback" not in err
+    assert list(tmp_path.glob("predictions*")) == [] and list(tmp_path.glob(".predictions*")) == []
+    assert list(scratch.iterdir()) == []  # the scratch folder went too
+    time.sleep(0.5)
+    assert [p for p in workers_seen if _alive(p)] == []
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_during_training_ends_it_within_2_s(pipeline, tmp_path, sig, code):
+    out = tmp_path / "model"
+    proc = start(
+        "train", pipeline / "prep", "--out", out, "--model", "e2e", "--epochs", "500",
+        "--patience", "500", "--workers", 2,
+    )  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 90
+    while not any("training epochs" in line for line in lines):  # training has begun
+        assert proc.poll() is None and time.monotonic() < deadline, lines
+        time.sleep(0.05)
+    time.sleep(random.uniform(0.2, 2.0))
+    assert proc.poll() is None, "training ended before the signal: make it longer"
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    proc.wait(timeout=30)
+    took = time.monotonic() - sent
+    reader.join(timeout=5)
+    err = "".join(lines)
+    assert proc.returncode == code, err
+    assert took < 2.0, f"took {took:.1f} s"
+    assert "Traceback" not in err
+    assert not out.exists() and not list(tmp_path.glob(".model.tmp-*"))
