@@ -126,6 +126,13 @@ class PreprocessConfig(RowStageConfig):
         "x 4 bytes, from the header) are refused before decoding. "
         "A 10-minute 48 kHz stereo file is 230 MB.",
     )
+    text_max_chars: int = Field(
+        200_000,
+        ge=1,
+        description="Text cells longer than this many characters (before or after "
+        "Unicode normalisation) are refused: the row is rejected, never cut short. "
+        "200,000 characters is about 40 pages.",
+    )
     video_frames: int = Field(
         8,
         ge=1,

@@ -380,7 +380,7 @@ def _convert_values(
                 if kind == "number":
                     value = parse_number(cell)
                 elif kind == "text":
-                    value = normalise_text(cell)
+                    value = normalise_text(cell, schema.text_max_chars)
                 else:
                     value = None if cell is None else str(cell).strip() or None
             except Exception as exc:  # noqa: BLE001 - any cell that does not convert

@@ -220,6 +220,7 @@ def infer_schema(df: pd.DataFrame, cfg: PreprocessConfig) -> TableSchema:
         video_frames=cfg.video_frames,
         video_max_seconds=cfg.video_max_seconds,
         audio_max_decoded_mb=cfg.audio_max_decoded_mb,
+        text_max_chars=cfg.text_max_chars,
         video_max_decoded_megapixels=cfg.video_max_decoded_megapixels,
     )
 

@@ -121,7 +121,7 @@ CASES = {
         "m.csv -o p --target y --task regression --input a:text,b:image --input c:ignore "
         "--id-column key --data-root d --image-size 32 --sample-rate 8000 --audio-seconds 1.5 "
         "--video-frames 4 --video-max-seconds 30 --val-fraction 0.2 --test-fraction 0.1 "
-        "--audio-max-decoded-mb 50 --video-max-decoded-megapixels 900 "
+        "--audio-max-decoded-mb 50 --video-max-decoded-megapixels 900 --text-max-chars 99 "
         "--seed 3 --on-error keep --max-errors 0.5 -j 2 --shard 1/2",
         {
             "manifest": Path("m.csv"),
@@ -138,6 +138,7 @@ CASES = {
             "video_max_seconds": 30.0,
             "audio_max_decoded_mb": 50.0,
             "video_max_decoded_megapixels": 900.0,
+            "text_max_chars": 99,
             "val_fraction": 0.2,
             "test_fraction": 0.1,
             "seed": 3,

@@ -113,3 +113,36 @@ def test_predict_gives_each_hostile_row_an_error_cell(pipeline, dataset, tmp_pat
     for row, column in bad_rows.items():
         assert predictions.at[row, "error"].startswith(f"{column}: ")
     assert predictions.loc[predictions["error"].isna(), "prediction"].notna().all()
+
+
+def test_a_text_over_its_budget_rejects_its_row(dataset_copy, tmp_path):
+    df = pd.read_csv(dataset_copy, dtype=str, keep_default_na=False)
+    df.at[1, "caption"] = "a" * 100  # at the budget: kept
+    df.at[2, "caption"] = "a" * 101
+    df.at[3, "caption"] = "\ufdfa" * 10  # 10 characters, 180 once NFKC-normalised
+    df.at[4, "caption"] = "word " * 60_000  # 300,000: over the default budget too
+    df.to_csv(dataset_copy, index=False)
+    for budget, expected in (("100", [2, 3, 4]), (None, [4])):
+        out = tmp_path / f"prep{budget}"
+        extra = ["--text-max-chars", budget] if budget else []
+        result = cli("preprocess", dataset_copy, "--out", out, *extra)
+        assert result.returncode == 0, result.stderr
+        rejected = pd.read_parquet(out / "rejected.parquet")
+        assert rejected["row"].tolist() == expected
+        assert all("character budget (raise --text-max-chars)" in r for r in rejected["reason"])
+    reasons = pd.read_parquet(tmp_path / "prep100" / "rejected.parquet")["reason"].tolist()
+    assert "text of 101 characters, over the 100" in reasons[0]
+    assert "180 characters once Unicode-normalised" in reasons[1]
+
+
+def test_predict_gives_a_text_over_the_models_budget_an_error_cell(pipeline, dataset, tmp_path):
+    df = pd.read_csv(dataset, dtype=str, keep_default_na=False).head(4).drop(columns=["label"])
+    df.at[1, "caption"] = "word " * 60_000
+    table = tmp_path / "new.csv"
+    df.to_csv(table, index=False)
+    out = tmp_path / "predictions.csv"
+    result = cli("predict", pipeline / "model", table, "--out", out, "--data-root", dataset.parent)
+    assert result.returncode == 0, result.stderr
+    predictions = pd.read_csv(out)
+    assert predictions["error"].notna().tolist() == [False, True, False, False]
+    assert predictions.at[1, "error"].startswith("caption: text of 300,000 characters")
