@@ -110,11 +110,23 @@ class PreprocessConfig(RowStageConfig):
         json_schema_extra={"default_text": "the manifest's folder"},
     )
     image_size: int = Field(64, ge=8, le=1024, description="Images are resized to SIZE x SIZE.")
+    image_max_megapixels: float = Field(
+        40.0,
+        gt=0,
+        le=89,
+        description="Images over this many megapixels (from the header) are refused before "
+        "decoding. At most 89, where Pillow's own bomb check starts.",
+    )
     sample_rate: int = Field(
         16000, ge=1000, le=192000, description="Audio is resampled to this rate in Hz."
     )
     audio_seconds: float = Field(
         2.0, gt=0, le=600, description="Audio is trimmed or zero-padded to this length."
+    )
+    audio_max_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="Audio files longer than this (from the header) are refused before decoding.",
     )
     # Budgets checked from a file's header before decoding it; a file over one is that
     # row's rejection. The defaults accept every ordinary file and refuse the few-MB

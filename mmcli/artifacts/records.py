@@ -134,6 +134,8 @@ class TableSchema(_Model):
     #: Decoding budgets (--audio-max-decoded-mb, --video-max-decoded-megapixels). A record
     #: written before they existed gets today's defaults (those of mmcli.config).
     audio_max_decoded_mb: float = 2000.0
+    image_max_megapixels: float = 40.0
+    audio_max_seconds: float = 600.0
     #: --text-max-chars (a record written before it existed gets today's default).
     text_max_chars: int = 200_000
     video_max_decoded_megapixels: float = 80_000.0

@@ -18,7 +18,7 @@ import numpy as np
 import soundfile as sf
 
 MAX_CHANNELS = 16
-MAX_SECONDS = 600.0
+MAX_SECONDS = 600.0  # default of --audio-max-seconds
 #: Highest source rate accepted. 768 kHz is the top rate of any converter in use (DXD
 #: is 352.8/384 kHz); soxr's time grows with the rate ratio, so a header declaring GHz
 #: would make resampling a few thousand samples take seconds.
@@ -41,6 +41,7 @@ def load_audio(
     sample_rate: int,
     seconds: float,
     max_decoded_mb: float = MAX_DECODED_MB,
+    max_seconds: float = MAX_SECONDS,
 ) -> np.ndarray:
     """Decode a file (its path, or its bytes already read) to float32 mono at
     ``sample_rate``, exactly ``seconds`` long.
@@ -69,7 +70,7 @@ def load_audio(
             raise AudioRejected(f"{channels} channels (at most {MAX_CHANNELS})")
         with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as head:
             length_checked = _check_wav_length(head, size)
-        _check_budgets(channels, rate, frames, max_decoded_mb)
+        _check_budgets(channels, rate, frames, max_decoded_mb, max_seconds)
         # The resampler's input: the clip plus a second for its filter (the output of a
         # second's margin is sample-identical to resampling the whole file).
         keep = min(frames, math.ceil(seconds * rate) + rate)
@@ -89,13 +90,17 @@ def load_audio(
     return out
 
 
-def _check_budgets(channels: int, rate: int, frames: int, max_decoded_mb: float) -> None:
+def _check_budgets(
+    channels: int, rate: int, frames: int, max_decoded_mb: float, max_seconds: float
+) -> None:
     if rate <= 0 or frames <= 0:
         raise AudioRejected("no audio samples")
     if rate > MAX_RATE:
         raise AudioRejected(f"sample rate {rate} Hz (at most {MAX_RATE})")
-    if frames / rate > MAX_SECONDS:
-        raise AudioRejected(f"{frames / rate:.0f} s long (at most {MAX_SECONDS:.0f} s)")
+    if frames / rate > max_seconds:
+        raise AudioRejected(
+            f"{frames / rate:.0f} s long (at most {max_seconds:g} s; raise --audio-max-seconds)"
+        )
     decoded = frames * channels * 4
     if decoded > max_decoded_mb * 1e6:
         raise AudioRejected(

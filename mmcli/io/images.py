@@ -14,7 +14,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 ALLOWED_FORMATS = {"PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP"}
-# Refuse before decoding anything larger (Pillow's own bomb limit is ~89 Mpx and only warns).
+# Refuse before decoding anything larger (Pillow's own bomb limit is ~89 Mpx and only
+# warns); the default of --image-max-megapixels.
 MAX_PIXELS = 40_000_000
 
 
@@ -22,9 +23,11 @@ class ImageRejected(Exception):
     """The per-row reason an image cannot be used."""
 
 
-def load_image(source: Path | bytes, size: int) -> np.ndarray:
+def load_image(
+    source: Path | bytes, size: int, max_megapixels: float = MAX_PIXELS / 1e6
+) -> np.ndarray:
     """Decode a file (its path, or its bytes already read) into a (size, size, 3) uint8
-    array, or raise ImageRejected."""
+    array, or raise ImageRejected; one over ``max_megapixels`` is refused from its header."""
     if (len(source) if isinstance(source, bytes) else source.stat().st_size) == 0:
         raise ImageRejected("empty file (0 bytes)")
     try:
@@ -39,8 +42,11 @@ def load_image(source: Path | bytes, size: int) -> np.ndarray:
                         f"animated image ({frames} frames); mmcli reads still images"
                     )
                 w, h = img.size
-                if w * h > MAX_PIXELS:
-                    raise ImageRejected(f"image is {w}x{h} pixels, over the {MAX_PIXELS} limit")
+                if w * h > max_megapixels * 1e6:
+                    raise ImageRejected(
+                        f"image is {w}x{h} pixels, over the {max_megapixels:g} megapixel "
+                        "limit (raise --image-max-megapixels)"
+                    )
                 img.load()  # full decode now: a truncated file fails here, not later
                 if img.format == "TIFF" or "exif" in img.info:  # where an orientation can be
                     img = ImageOps.exif_transpose(img)

@@ -59,10 +59,14 @@ def media_layout(kind: str, schema: TableSchema) -> tuple[tuple[int, ...], str]:
 def decode_params(kind: str, schema: TableSchema) -> dict[str, Any]:
     """What a decoded value depends on besides the file's bytes (the per-row cache key)."""
     sound = {"sample_rate": schema.sample_rate, "seconds": schema.audio_seconds}
-    if kind == "image":
-        return {"type": kind, "image_size": schema.image_size}
     # The budgets are part of the key: a row decoded under a larger one is decoded again
     # (and may be refused) under a smaller one.
+    if kind == "image":
+        return {
+            "type": kind,
+            "image_size": schema.image_size,
+            "max_megapixels": schema.image_max_megapixels,
+        }
     if kind == "video":
         return {
             "type": kind,
@@ -72,7 +76,12 @@ def decode_params(kind: str, schema: TableSchema) -> dict[str, Any]:
             "max_megapixels": schema.video_max_decoded_megapixels,
             **sound,
         }
-    return {"type": kind, **sound, "max_decoded_mb": schema.audio_max_decoded_mb}
+    return {
+        "type": kind,
+        **sound,
+        "max_seconds": schema.audio_max_seconds,
+        "max_decoded_mb": schema.audio_max_decoded_mb,
+    }
 
 
 def decode_cell(
@@ -82,10 +91,14 @@ def decode_cell(
     (frames, soundtrack or None)."""
     source = source if isinstance(source, bytes) else Path(source)
     if kind == "image":
-        return (load_image(source, params["image_size"]),)
+        return (load_image(source, params["image_size"], params["max_megapixels"]),)
     if kind == "audio":
         audio = load_audio(
-            source, params["sample_rate"], params["seconds"], params["max_decoded_mb"]
+            source,
+            params["sample_rate"],
+            params["seconds"],
+            params["max_decoded_mb"],
+            params["max_seconds"],
         )
         return (audio,)
     assert not isinstance(source, bytes), "video is decoded from its path"

@@ -221,6 +221,8 @@ def infer_schema(df: pd.DataFrame, cfg: PreprocessConfig) -> TableSchema:
         video_max_seconds=cfg.video_max_seconds,
         audio_max_decoded_mb=cfg.audio_max_decoded_mb,
         text_max_chars=cfg.text_max_chars,
+        image_max_megapixels=cfg.image_max_megapixels,
+        audio_max_seconds=cfg.audio_max_seconds,
         video_max_decoded_megapixels=cfg.video_max_decoded_megapixels,
     )
 

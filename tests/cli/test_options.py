@@ -122,6 +122,7 @@ CASES = {
         "--id-column key --data-root d --image-size 32 --sample-rate 8000 --audio-seconds 1.5 "
         "--video-frames 4 --video-max-seconds 30 --val-fraction 0.2 --test-fraction 0.1 "
         "--audio-max-decoded-mb 50 --video-max-decoded-megapixels 900 --text-max-chars 99 "
+        "--image-max-megapixels 12 --audio-max-seconds 60 "
         "--seed 3 --on-error keep --max-errors 0.5 -j 2 --shard 1/2",
         {
             "manifest": Path("m.csv"),
@@ -139,6 +140,8 @@ CASES = {
             "audio_max_decoded_mb": 50.0,
             "video_max_decoded_megapixels": 900.0,
             "text_max_chars": 99,
+            "image_max_megapixels": 12.0,
+            "audio_max_seconds": 60.0,
             "val_fraction": 0.2,
             "test_fraction": 0.1,
             "seed": 3,

@@ -7,7 +7,6 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from mmcli.io import images
 from mmcli.io.audio import AudioRejected, load_audio
 from mmcli.io.images import ImageRejected, load_image
 from mmcli.io.paths import PathRejected, resolve_in_root
@@ -89,10 +88,10 @@ def test_bad_images(tmp_path, monkeypatch):
     Image.new("RGB", (8, 8)).save(tmp_path / "x.ico")
     with pytest.raises(ImageRejected, match="not allowed"):
         load_image(tmp_path / "x.ico", 8)
-    monkeypatch.setattr(images, "MAX_PIXELS", 100)
     Image.new("RGB", (20, 20)).save(tmp_path / "big.png")
-    with pytest.raises(ImageRejected, match="over the 100 limit"):
-        load_image(tmp_path / "big.png", 8)
+    with pytest.raises(ImageRejected, match="over the 0.0001 megapixel limit"):
+        load_image(tmp_path / "big.png", 8, max_megapixels=0.0001)
+    assert load_image(tmp_path / "big.png", 8, max_megapixels=0.0004).shape == (8, 8, 3)
 
 
 def test_bytes_decode_like_the_path_and_reasons_do_not_name_memory(tmp_path):

@@ -45,7 +45,9 @@ def poisoned(dataset_copy):
         expect[row] = reason
 
     image(0, "empty.png", "empty file", lambda p: p.write_bytes(b""))
-    image(1, "bomb.png", "over the 40000000 limit", lambda p: Image.new("1", (8000, 8000)).save(p))
+    image(
+        1, "bomb.png", "over the 40 megapixel limit", lambda p: Image.new("1", (8000, 8000)).save(p)
+    )
     frames = [Image.new("RGB", (8, 8), c) for c in ("red", "blue")]
     image(
         2,

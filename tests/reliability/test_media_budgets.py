@@ -190,6 +190,30 @@ def test_extreme_declared_sample_rates(root, tmp_path):
     assert reasons == {4: f"sample rate 2000000000 Hz (at most {MAX_RATE})"}
 
 
+def test_audio_just_under_the_duration_budget_is_kept_just_over_refused(root, tmp_path):
+    _flac(root / "s.flac", 8000, 1, 3.0)
+    manifest = _manifest(root, "audio", "s.flac")
+    out = tmp_path / "prep"
+    assert _preprocess(manifest, out, "audio", "--audio-max-seconds", "3") == {}
+    over = _preprocess(manifest, out, "audio", "--audio-max-seconds", "2.9")
+    assert over == {4: "3 s long (at most 2.9 s; raise --audio-max-seconds)"}
+
+
+def test_images_just_under_the_pixel_budget_are_kept_just_over_refused(root, tmp_path):
+    for i, side in enumerate((10, 10, 10, 10, 100)):  # the last: 0.01 megapixels
+        Image.new("RGB", (side, side), (i * 40, 80, 20)).save(root / f"i{i}.png")
+    manifest = root / "images.csv"
+    pd.DataFrame({"m": [f"i{i}.png" for i in range(5)], "label": list("ababa")}).to_csv(
+        manifest, index=False
+    )
+    out = tmp_path / "prep"
+    assert _preprocess(manifest, out, "image", "--image-max-megapixels", "0.01") == {}
+    over = _preprocess(manifest, out, "image", "--image-max-megapixels", "0.0099")
+    assert over == {
+        4: "image is 100x100 pixels, over the 0.0099 megapixel limit (raise --image-max-megapixels)"
+    }
+
+
 # -- video ------------------------------------------------------------------------------
 def test_video_just_under_the_header_pixel_budget_is_kept_just_over_refused(root, tmp_path):
     _clip(root / "s.mp4", 20)  # 4 frames sampled from 20: decoded up to frame 17
