@@ -53,3 +53,19 @@ def test_missing_and_unparseable_files(tmp_path):
     listing.write_text("- 1\n- 2\n")
     with pytest.raises(UsageError, match="mapping"):
         build(TrainConfig, {"data": Path("f")}, listing)
+
+
+def test_readme_limits_list_every_budget_with_its_default_and_flag():
+    """Each `*_max_*` setting of preprocess is a row of README's Limits table giving its
+    flag, its config key and its default as the config has it."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Limits", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    budgets = [n for n in PreprocessConfig.model_fields if "_max_" in n]
+    assert len(budgets) >= 6
+    for name in budgets:
+        flag, default = "--" + name.replace("_", "-"), PreprocessConfig.model_fields[name].default
+        row = next((r for r in rows if f"`{flag}` / `{name}`" in r), None)
+        assert row is not None, name
+        shown = row.split("|")[2].replace(",", "")
+        assert f"{default:g}" in shown, (name, default, row)
