@@ -8,7 +8,9 @@ that command is parsed.
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 from typing import Annotated
 
 import typer
@@ -30,6 +32,7 @@ from mmcli.cli import (
 )
 from mmcli.cli._common import Interrupted
 from mmcli.cli._stage import StageCommand
+from mmcli.errors import EXIT_INTERRUPTED
 
 COMMANDS = [
     ("preprocess", preprocess.command),
@@ -91,4 +94,26 @@ def main() -> None:
     # Past a file-size limit, let writes fail with EFBIG (exit 6, old output intact)
     # instead of the kernel killing the process mid-write.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    app()
+    try:
+        app()
+    except SystemExit as exc:
+        if exc.code in (EXIT_INTERRUPTED, 128 + signal.SIGTERM):
+            _exit_now(exc.code)
+        raise
+
+
+def _exit_now(code: int) -> None:
+    """End an interrupted run at once. The stage has already removed its temp folder
+    and said so; what is left is the interpreter tearing down torch and friends (about
+    1 s, several under load), which would break the promise that a signal ends any
+    stage within 2 s. Output is flushed and worker processes are stopped first."""
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        child.terminate()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)

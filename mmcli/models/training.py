@@ -6,6 +6,7 @@ matrix and end-to-end models on several raw inputs go through the same loop.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -123,7 +124,9 @@ def fit(
         chunks = _epoch_batches(train_t, batch_size, sample_weights, generator)
         mine = [c[step.rank :: step.world] for c in chunks]  # this process's rows of each batch
         batches = _batches(inputs, [c for c in mine if len(c)], epoch, dataset, workers)
-        train_loss = _train_epoch(step, chunks, mine, batches, epoch)
+        # Closed however the epoch ends (a signal too): DataLoader workers stop here.
+        with contextlib.closing(batches):
+            train_loss = _train_epoch(step, chunks, mine, batches, epoch)
         entry: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss}
         if len(val_idx):
             val_loss, val_score = _validate(step, inputs, val_idx, score, epoch)

@@ -138,6 +138,7 @@ def test_a_signal_during_training_ends_it_within_2_s(pipeline, tmp_path, sig, co
         time.sleep(0.05)
     time.sleep(random.uniform(0.2, 2.0))
     assert proc.poll() is None, "training ended before the signal: make it longer"
+    workers_seen = _children(proc.pid)
     sent = time.monotonic()
     proc.send_signal(sig)
     proc.wait(timeout=30)
@@ -148,3 +149,5 @@ def test_a_signal_during_training_ends_it_within_2_s(pipeline, tmp_path, sig, co
     assert took < 2.0, f"took {took:.1f} s"
     assert "Traceback" not in err
     assert not out.exists() and not list(tmp_path.glob(".model.tmp-*"))
+    time.sleep(0.5)
+    assert [p for p in workers_seen if _alive(p)] == []  # no DataLoader worker left
