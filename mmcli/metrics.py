@@ -7,6 +7,7 @@ so a metrics dict goes straight into ``json.dumps`` and compares equal across ru
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -24,19 +25,35 @@ def _r(x: float) -> float:
     return round(float(x), 6)
 
 
+#: Up to this many classes metrics.json holds the whole k x k confusion matrix; past it
+#: only the cells that hold rows, as [true, predicted, count] (at most one per row).
+DENSE_CONFUSION_MAX_CLASSES = 100
+
+#: One-vs-rest ROC AUC and average precision read every row once per class scored: past
+#: this many rows x classes, the macro ROC AUC is not computed and the per-class curves
+#: cover only the most frequent classes (at 20,000 rows: 500 classes, about 5 s).
+CURVE_CELL_BUDGET = 10_000_000
+
+#: The fewest classes per-class curves cover, however many rows there are.
+MIN_CURVE_CLASSES = 20
+
+
 def classification_metrics(y_true: Any, proba: Any, class_names: list[str]) -> dict[str, Any]:
     """Score class probabilities against integer labels.
 
     ``y_true`` holds class indices in ``range(k)``; ``proba`` is ``(n, k)`` and the
     prediction is its argmax. Returns accuracy, balanced_accuracy, macro_f1,
     weighted_f1, log_loss, roc_auc (macro one-vs-rest; None when undefined, e.g. a
-    class has no rows), per_class, a k x k confusion_matrix (rows true, columns
-    predicted), majority_baseline_accuracy and n.
+    class has no rows, or over ``CURVE_CELL_BUDGET``, with ``roc_auc_reason`` saying
+    why), per_class, the confusion matrix (rows true, columns predicted: k x k up to
+    ``DENSE_CONFUSION_MAX_CLASSES``, else None and ``confusion_matrix_cells``),
+    majority_baseline_accuracy and n. Memory grows with n + k, beside ``proba`` itself:
+    nothing n x k or k x k is made.
     """
     from sklearn import metrics as m
 
     y_true = np.asarray(y_true).astype(int, copy=False).ravel()
-    proba = np.asarray(proba, dtype=np.float64)
+    proba = _float_array(proba)
     k = len(class_names)
     _check_classification_inputs(y_true, proba, k)
     labels = list(range(k))
@@ -45,7 +62,8 @@ def classification_metrics(y_true: Any, proba: Any, class_names: list[str]) -> d
         y_true, y_pred, labels=labels, zero_division=0
     )
     counts = np.bincount(y_true, minlength=k)
-    return {
+    auc, auc_reason = _roc_auc(y_true, proba, k)
+    out = {
         "n": int(len(y_true)),
         "accuracy": _r(m.accuracy_score(y_true, y_pred)),
         # Mean recall over the classes that have rows: sklearn's definition, computed
@@ -55,9 +73,8 @@ def classification_metrics(y_true: Any, proba: Any, class_names: list[str]) -> d
         "weighted_f1": _r(
             m.f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)
         ),
-        # labels= keeps the loss defined when some class has no rows in this split.
-        "log_loss": _r(m.log_loss(y_true, proba, labels=labels)),
-        "roc_auc": _roc_auc(y_true, proba, k),
+        "log_loss": _r(_log_loss(y_true, proba)),
+        "roc_auc": auc,
         "majority_baseline_accuracy": _r(counts.max() / len(y_true)),
         "per_class": {
             name: {
@@ -68,8 +85,82 @@ def classification_metrics(y_true: Any, proba: Any, class_names: list[str]) -> d
             }
             for i, name in enumerate(class_names)
         },
-        "confusion_matrix": m.confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
+    if auc_reason:
+        out["roc_auc_reason"] = auc_reason
+    out.update(_confusion(y_true, y_pred, class_names))
+    return out
+
+
+def _float_array(proba: Any) -> np.ndarray:
+    # float32 stays float32: a float64 copy of 20,000 x 10,000 would be another 1.6 GB.
+    proba = np.asarray(proba)
+    return proba if proba.dtype in (np.float32, np.float64) else proba.astype(np.float64)
+
+
+def _row_chunks(n: int, k: int) -> range:
+    # Row blocks of about 4M cells: an elementwise check never makes an n x k temporary.
+    return range(0, n, max(1, 4_000_000 // max(k, 1)))
+
+
+def _log_loss(y_true: np.ndarray, proba: np.ndarray) -> float:
+    """sklearn's log_loss without its n x k one-hot labels: only the true class's term of
+    -sum(onehot * log p) is not zero, so the loss is -mean(log p_true), p clipped to
+    [eps, 1 - eps] with float64's eps as sklearn clips the float64 matrix it makes."""
+    n = len(y_true)
+    sums = np.empty(n)
+    step = _row_chunks(n, proba.shape[1]).step
+    for start in range(0, n, step):
+        sums[start : start + step] = proba[start : start + step].sum(axis=1, dtype=np.float64)
+    eps = np.finfo(np.float64).eps
+    if not np.allclose(sums, 1.0, rtol=np.sqrt(eps), atol=0.0):
+        # sklearn's own warning, so a caller sees the same thing either way.
+        warnings.warn(
+            "The y_prob values do not sum to one. Make sure to pass probabilities.",
+            UserWarning,
+            stacklevel=3,
+        )
+    true = proba[np.arange(n), y_true].astype(np.float64)
+    return float(-np.log(np.clip(true, eps, 1 - eps)).mean())
+
+
+def _confusion(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]) -> dict[str, Any]:
+    k = len(class_names)
+    if k <= DENSE_CONFUSION_MAX_CLASSES:
+        cells = np.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
+        return {"confusion_matrix": cells.tolist()}
+    codes, count = np.unique(y_true.astype(np.int64) * k + y_pred, return_counts=True)
+    return {
+        "confusion_matrix": None,
+        "confusion_matrix_cells": [
+            [class_names[c // k], class_names[c % k], int(n)]
+            for c, n in zip(codes.tolist(), count.tolist(), strict=True)
+        ],
+        "confusion_matrix_note": (
+            f"{k} classes, over {DENSE_CONFUSION_MAX_CLASSES}: confusion_matrix_cells lists "
+            "the cells that hold rows as [true class, predicted class, count]; every other "
+            "cell is 0"
+        ),
+    }
+
+
+def confusion_counts(y_true: Any, y_pred: Any, shown: list[int]) -> list[list[int]]:
+    """The confusion matrix among the classes ``shown`` (indices, in that order): rows
+    true, columns predicted; rows whose true or predicted class is not shown are left out."""
+    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    s = len(shown)
+    where = np.full(max(int(y_true.max(initial=0)), int(y_pred.max(initial=0)), *shown) + 1, -1)
+    where[shown] = np.arange(s)
+    t, p = where[y_true], where[y_pred]
+    keep = (t >= 0) & (p >= 0)
+    return np.bincount(t[keep] * s + p[keep], minlength=s * s).reshape(s, s).tolist()
+
+
+def most_frequent(counts: Any, limit: int) -> list[int]:
+    """Indices of the ``limit`` largest ``counts``, largest first, ties by index: the
+    classes a figure or a table shows when there are too many to show all."""
+    counts = np.asarray(counts)
+    return np.argsort(-counts, kind="stable")[:limit].tolist()
 
 
 def _check_classification_inputs(y_true: np.ndarray, proba: np.ndarray, k: int) -> None:
@@ -84,16 +175,29 @@ def _check_classification_inputs(y_true: np.ndarray, proba: np.ndarray, k: int) 
         raise DataError(
             f"labels must be class indices 0..{k - 1}, got {y_true.min()}..{y_true.max()}"
         )
-    if not np.isfinite(proba).all():
+    chunks = _row_chunks(len(proba), k)
+    if not all(np.isfinite(proba[i : i + chunks.step]).all() for i in chunks):
         raise DataError("probabilities contain NaN or infinity")
 
 
-def _roc_auc(y_true: np.ndarray, proba: np.ndarray, k: int) -> float | None:
+def _roc_auc(y_true: np.ndarray, proba: np.ndarray, k: int) -> tuple[float | None, str | None]:
+    """Macro one-vs-rest ROC AUC, or None and why."""
     from sklearn import metrics as m
 
     # Undefined (not zero) when a class has no rows: one-vs-rest needs both sides.
-    if k < 2 or len(np.unique(y_true)) < k:
-        return None
+    if k < 2:
+        return None, "undefined: needs two classes"
+    absent = k - len(np.unique(y_true))
+    if absent:
+        return None, (
+            f"undefined: {absent} of {k} classes have no rows here, and one-vs-rest "
+            "needs rows of both sides"
+        )
+    if k > 2 and len(y_true) * k > CURVE_CELL_BUDGET:
+        return None, (
+            f"not computed: {k} classes x {len(y_true)} rows is over the budget of "
+            f"{CURVE_CELL_BUDGET:,} (per_class_curves covers the most frequent classes)"
+        )
     try:
         if k == 2:
             auc = m.roc_auc_score(y_true, proba[:, 1])
@@ -101,10 +205,10 @@ def _roc_auc(y_true: np.ndarray, proba: np.ndarray, k: int) -> float | None:
             auc = m.roc_auc_score(
                 y_true, proba, multi_class="ovr", average="macro", labels=list(range(k))
             )
-    except ValueError:
+    except ValueError as err:
         # e.g. rows that do not sum to 1: report "undefined" rather than fail an evaluation.
-        return None
-    return _r(auc) if np.isfinite(auc) else None
+        return None, f"undefined: {err}"
+    return (_r(auc), None) if np.isfinite(auc) else (None, "undefined: not a finite number")
 
 
 def headline_score(task: str, y_true: Any, predictions: Any, k: int) -> float:
@@ -195,6 +299,8 @@ def check_gates(metrics: dict[str, Any], gates: list[tuple[str, float]]) -> list
         if name not in scalars:
             undefined = name in metrics and metrics[name] is None
             why = "is undefined for this data" if undefined else "is not a metric"
+            if undefined and metrics.get(f"{name}_reason"):
+                why += f" ({metrics[f'{name}_reason']})"
             raise UsageError(
                 f"--fail-under {name}: {name!r} {why}",
                 hint=f"gate on one of: {', '.join(scalars)}",
@@ -223,8 +329,8 @@ def calibration(y_true: Any, proba: Any, n_bins: int = 10) -> dict[str, Any]:
     ECE = sum over equal-width confidence bins of (share of rows) x |accuracy - confidence|.
     """
     y_true = np.asarray(y_true, dtype=np.int64)
-    proba = np.asarray(proba, dtype=np.float64)
-    confidence = proba.max(axis=1)
+    proba = _float_array(proba)
+    confidence = proba.max(axis=1).astype(np.float64)
     correct = (proba.argmax(axis=1) == y_true).astype(np.float64)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
@@ -247,13 +353,31 @@ def calibration(y_true: Any, proba: Any, n_bins: int = 10) -> dict[str, Any]:
     return {"ece": _r(ece), "bins": bins}
 
 
+def curve_classes(y_true: Any, k: int) -> tuple[list[int], str | None]:
+    """The classes one-vs-rest curves are drawn and scored for, and a note when that is
+    not all of them: every class within ``CURVE_CELL_BUDGET`` rows x classes, else the
+    most frequent that fit (at least ``MIN_CURVE_CLASSES``)."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    limit = max(MIN_CURVE_CLASSES, CURVE_CELL_BUDGET // max(len(y_true), 1))
+    if k <= limit:
+        return list(range(k)), None
+    shown = most_frequent(np.bincount(y_true, minlength=k), limit)
+    return shown, (
+        f"the {limit} most frequent of {k} classes: {k} classes x {len(y_true)} rows is "
+        f"over the budget of {CURVE_CELL_BUDGET:,}"
+    )
+
+
 def per_class_curves(y_true: Any, proba: Any, class_names: list[str]) -> dict[str, Any]:
-    """One-vs-rest ROC AUC and average precision per class (None where undefined)."""
+    """One-vs-rest ROC AUC and average precision per class (None where undefined), for
+    the classes ``curve_classes`` picks (every class unless there are very many)."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     y_true = np.asarray(y_true, dtype=np.int64)
     out: dict[str, Any] = {}
-    for k, name in enumerate(class_names):
+    shown, _ = curve_classes(y_true, len(class_names))
+    for k in sorted(shown):
+        name = class_names[k]
         positive = y_true == k
         if positive.all() or not positive.any():
             out[name] = {"roc_auc": None, "average_precision": None}

@@ -1,12 +1,34 @@
 """The evaluation report: Markdown that links the PNG files, and one self-contained HTML
-page with the same figures embedded, both made from ``metrics.json``."""
+page with the same figures embedded, both made from ``metrics.json``.
+
+Class names, column names, ids and input cells are user text: in report.md every cell
+and heading is escaped for HTML and Markdown (a CI job appends it to a page that
+renders both), in report.html for HTML. Tables stay short: the per-class table holds
+the ``MAX_CLASSES`` most frequent classes, and metrics.json has every one.
+"""
 
 from __future__ import annotations
 
 import base64
 import html as _html
+import re
 from pathlib import Path
 from typing import Any
+
+#: The per-class tables list at most this many classes, the most frequent.
+MAX_CLASSES = 50
+
+#: A longer cell is cut here, with an ellipsis (metrics.json holds the whole text).
+MAX_CELL_CHARS = 1000
+
+# Characters Markdown (GitHub's too: tables, math) reads as syntax in a table cell or a
+# heading, each written backslash-escaped; an "_" between two letters or digits cannot
+# start emphasis, so "balanced_accuracy" stays as it is.
+_MARKDOWN_SYNTAX = re.compile(r"([\\`*\[\]|~$#!]|(?<![^\W_])_|_(?![^\W_]))")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+#: Metric notes: why a value is missing or partial, shown under the metrics table.
+_NOTES = ("roc_auc_reason", "per_class_curves_note", "confusion_matrix_note")
 
 FIGURES = [
     ("confusion_matrix.png", "Confusion matrix"),
@@ -24,50 +46,28 @@ def _fmt(value: Any) -> str:
         return "n/a"
     if isinstance(value, float):
         return f"{value:.4f}"
-    return str(value)
+    text = str(value)
+    if len(text) > MAX_CELL_CHARS:
+        text = text[: MAX_CELL_CHARS - 1] + "\u2026"
+    return text
 
 
-def _sections(
-    metrics: dict[str, Any], classes: list[str]
-) -> list[tuple[str, list[str], list[list[Any]]]]:
-    """(title, header, rows) for every table of the report."""
+def md(text: Any) -> str:
+    """``text`` as literal Markdown inline text, one line: HTML escaped (``<`` ``>``
+    ``&``), Markdown syntax backslash-escaped, line breaks as ``<br>``."""
+    text = _html.escape(_fmt(text), quote=False)
+    return _LINE_BREAK.sub("<br>", _MARKDOWN_SYNTAX.sub(r"\\\1", text))
+
+
+#: One table of the report: title, header, rows, and a line under it (or "").
+Section = tuple[str, list[str], list[list[Any]], str]
+
+
+def _sections(metrics: dict[str, Any], classes: list[str]) -> list[Section]:
+    """(title, header, rows, note) for every table of the report."""
+    tables = [_headline(metrics)]
     if metrics["task"] == "classification":
-        names = [
-            "accuracy",
-            "balanced_accuracy",
-            "macro_f1",
-            "weighted_f1",
-            "roc_auc",
-            "log_loss",
-            "majority_baseline_accuracy",
-        ]
-        headline = [[n, metrics.get(n)] for n in names]
-        headline.append(["expected_calibration_error", metrics["calibration"]["ece"]])
-    else:
-        names = ["mae", "rmse", "r2", "mean_baseline_mae"]
-        headline = [[n, metrics.get(n)] for n in names]
-        headline += [[f"residual {k}", v] for k, v in metrics["residuals"]["quantiles"].items()]
-    tables = [("Metrics", ["metric", "value"], headline)]
-    if metrics["task"] == "classification":
-        curves = metrics.get("per_class_curves", {})
-        tables.append(
-            (
-                "Per class",
-                ["class", "precision", "recall", "f1", "support", "roc_auc", "average_precision"],
-                [
-                    [
-                        c,
-                        *(
-                            metrics["per_class"][c][k]
-                            for k in ("precision", "recall", "f1", "support")
-                        ),
-                        curves.get(c, {}).get("roc_auc"),
-                        curves.get(c, {}).get("average_precision"),
-                    ]
-                    for c in classes
-                ],
-            )
-        )
+        tables.append(_per_class(metrics, classes))
     contrib = metrics.get("contributions", {})
     if contrib.get("columns"):
         tables.append(
@@ -76,6 +76,7 @@ def _sections(
                 "every column)",
                 ["column masked", contrib["metric"], "drop"],
                 [[c, v["score"], v["drop"]] for c, v in contrib["columns"].items()],
+                "",
             )
         )
     worst = metrics.get("worst", [])
@@ -95,26 +96,78 @@ def _sections(
                     ]
                     for w in worst
                 ],
+                "",
             )
         )
     return tables
 
 
+def _headline(metrics: dict[str, Any]) -> Section:
+    if metrics["task"] == "classification":
+        names = [
+            "accuracy",
+            "balanced_accuracy",
+            "macro_f1",
+            "weighted_f1",
+            "roc_auc",
+            "log_loss",
+            "majority_baseline_accuracy",
+        ]
+        headline = [[n, metrics.get(n)] for n in names]
+        headline.append(["expected_calibration_error", metrics["calibration"]["ece"]])
+    else:
+        names = ["mae", "rmse", "r2", "mean_baseline_mae"]
+        headline = [[n, metrics.get(n)] for n in names]
+        headline += [[f"residual {k}", v] for k, v in metrics["residuals"]["quantiles"].items()]
+    notes = [f"{n.rsplit('_', 1)[0]}: {metrics[n]}." for n in _NOTES if metrics.get(n)]
+    return ("Metrics", ["metric", "value"], headline, " ".join(notes))
+
+
+def _per_class(metrics: dict[str, Any], classes: list[str]) -> Section:
+    """The per-class table: every class, or the ``MAX_CLASSES`` most frequent."""
+    from mmcli.metrics import most_frequent
+
+    title, note, shown = "Per class", "", classes
+    if len(classes) > MAX_CLASSES:
+        support = [metrics["per_class"][c]["support"] for c in classes]
+        shown = [classes[i] for i in most_frequent(support, MAX_CLASSES)]
+        title = f"Per class: the {MAX_CLASSES} most frequent of {len(classes):,} classes"
+        note = (
+            f"{len(classes) - MAX_CLASSES:,} less frequent classes are left out here; "
+            "metrics.json has every class."
+        )
+    curves = metrics.get("per_class_curves", {})
+    return (
+        title,
+        ["class", "precision", "recall", "f1", "support", "roc_auc", "average_precision"],
+        [
+            [
+                c,
+                *(metrics["per_class"][c][k] for k in ("precision", "recall", "f1", "support")),
+                curves.get(c, {}).get("roc_auc"),
+                curves.get(c, {}).get("average_precision"),
+            ]
+            for c in shown
+        ],
+        note,
+    )
+
+
 def markdown(metrics: dict[str, Any], classes: list[str], title: str, folder: Path) -> str:
+    """report.md: every cell and heading that can carry user text is escaped (``md``)."""
     lines = [
-        f"# Evaluation: {title}, {metrics['split']} split",
+        f"# Evaluation: {md(title)}, {md(metrics['split'])} split",
         "",
         f"- rows: {metrics['n']}",
-        f"- task: {metrics['task']}",
+        f"- task: {md(metrics['task'])}",
         "- full report with figures: [report.html](report.html)",
         "",
     ]
-    for heading, header, rows in _sections(metrics, classes):
-        lines += [f"## {heading}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += [
-            "| " + " | ".join(_fmt(v).replace("|", "\\|") for v in row) + " |" for row in rows
-        ]
-        lines.append("")
+    for heading, header, rows, note in _sections(metrics, classes):
+        lines += [f"## {md(heading)}", "", "| " + " | ".join(map(md, header)) + " |"]
+        lines.append("|" + "---|" * len(header))
+        lines += ["| " + " | ".join(md(v) for v in row) + " |" for row in rows]
+        lines += ["", md(note), ""] if note else [""]
     for name, caption in FIGURES:
         if (folder / name).exists():
             lines += [f"![{caption}]({name})", ""]
@@ -122,6 +175,7 @@ def markdown(metrics: dict[str, Any], classes: list[str], title: str, folder: Pa
 
 
 def html(metrics: dict[str, Any], classes: list[str], title: str, folder: Path) -> str:
+    """report.html: one page, figures embedded, every text HTML-escaped."""
     esc = _html.escape
     parts = [
         "<!DOCTYPE html>",
@@ -134,7 +188,7 @@ def html(metrics: dict[str, Any], classes: list[str], title: str, folder: Path) 
         f"<h1>Evaluation: {esc(title)}, {esc(metrics['split'])} split</h1>",
         f"<p>{metrics['n']} rows, {esc(metrics['task'])}.</p>",
     ]
-    for heading, header, rows in _sections(metrics, classes):
+    for heading, header, rows, note in _sections(metrics, classes):
         parts.append(
             f"<h2>{esc(heading)}</h2><table><tr>"
             + "".join(f"<th>{esc(h)}</th>" for h in header)
@@ -143,6 +197,8 @@ def html(metrics: dict[str, Any], classes: list[str], title: str, folder: Path) 
         for row in rows:
             parts.append("<tr>" + "".join(f"<td>{esc(_fmt(v))}</td>" for v in row) + "</tr>")
         parts.append("</table>")
+        if note:
+            parts.append(f"<p>{esc(note)}</p>")
     for name, caption in FIGURES:
         path = folder / name
         if path.exists():

@@ -4,8 +4,9 @@ Output artifact::
 
     metrics.json          every number (classification or regression metrics)
     predictions.parquet   per row: _row, _id, split, target, prediction (+ class probabilities)
-    confusion_matrix.png  classification; predicted_vs_actual.png for regression
-    report.md             a short report a person reads
+    confusion_matrix.png  classification (with reliability, ROC and PR curves);
+                          predicted_vs_actual.png and residuals.png for regression
+    report.md             a short report a person reads (report.html: the same, one page)
 
 ``--fail-under NAME=VALUE`` gates are checked after the artifact is published, so a
 failed gate still leaves the report behind.
@@ -79,7 +80,6 @@ def _evaluate(
     key: str,
     progress: Progress,
 ) -> dict[str, Any]:
-    from mmcli import report
     from mmcli.models import training
     from mmcli.stages.model_inputs import artifact_inputs
     from mmcli.stages.train import load_model, to_predictions
@@ -113,7 +113,8 @@ def _evaluate(
             "split": table["_split"].to_numpy()[rows],
         }
     )
-    y, metrics = _score(task, y, predictions, classes, out)
+    y, metrics = score(task, y, predictions, classes)
+    out = _prediction_table(out, y, predictions, classes, task)
     score_name = "macro_f1" if task == "classification" else "r2"
     metrics["contributions"] = _contributions(
         model_art, data, table, inputs, predict, y, classes, task, score_name, progress
@@ -134,21 +135,19 @@ def _evaluate(
     with artifacts.Builder(
         cfg.out, stage="evaluate", params=params, inputs=record_inputs, key=key
     ) as b:
-        (b.dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
         out.to_parquet(b.dir / "predictions.parquet", index=False)
-        _plots(b.dir, metrics, y, predictions, classes, score_name)
         title = f"{model_art.record.architecture.get('model', 'e2e')} model"
-        (b.dir / "report.md").write_text(report.markdown(metrics, classes, title, b.dir))
-        (b.dir / "report.html").write_text(report.html(metrics, classes, title, b.dir))
+        write_outputs(b.dir, metrics, y, predictions, classes, title)
         b.info["summary"] = _headline(metrics)
     return metrics
 
 
-def _score(
-    task: str, y: np.ndarray, predictions: np.ndarray, classes: list[str], out: pd.DataFrame
+def score(
+    task: str, y: np.ndarray, predictions: np.ndarray, classes: list[str]
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """The targets as their task's type and the metrics; ``out`` gains each row's target
-    and prediction (and class probabilities)."""
+    """The targets as their task's type, and every metric of ``predictions`` (``(n, k)``
+    class probabilities, or values): what metrics.json holds beside contributions and
+    worst rows. Memory grows with rows + classes beside ``predictions`` itself."""
     from mmcli import metrics as m
 
     if task == "classification":
@@ -156,16 +155,47 @@ def _score(
         metrics = m.classification_metrics(y, predictions, classes)
         metrics["calibration"] = m.calibration(y, predictions)
         metrics["per_class_curves"] = m.per_class_curves(y, predictions, classes)
-        out["target"] = [classes[i] for i in y]
-        out["prediction"] = [classes[i] for i in predictions.argmax(1)]
-        for i, name in enumerate(classes):
-            out[f"prob_{name}"] = predictions[:, i]
+        _, note = m.curve_classes(y, len(classes))
+        if note:
+            metrics["per_class_curves_note"] = note
         return y, metrics
     y = y.astype(float)
     metrics = m.regression_metrics(y, predictions)
     metrics["residuals"] = m.residual_summary(y, predictions)
-    out["target"], out["prediction"] = y, predictions
     return y, metrics
+
+
+def _prediction_table(
+    out: pd.DataFrame, y: np.ndarray, predictions: np.ndarray, classes: list[str], task: str
+) -> pd.DataFrame:
+    """``out`` (row, id, split) with each row's target and prediction (and class
+    probabilities, all columns added at once: one by one, 10,000 of them took minutes)."""
+    if task != "classification":
+        return out.assign(target=y, prediction=predictions)
+    out = out.assign(
+        target=[classes[i] for i in y], prediction=[classes[i] for i in predictions.argmax(1)]
+    )
+    proba = pd.DataFrame(predictions, columns=[f"prob_{c}" for c in classes], index=out.index)
+    return pd.concat([out, proba], axis=1)
+
+
+def write_outputs(
+    folder: Any,
+    metrics: dict[str, Any],
+    y: np.ndarray,
+    predictions: np.ndarray,
+    classes: list[str],
+    title: str,
+) -> None:
+    """metrics.json, the figures, report.md and report.html into ``folder``, from the
+    metrics ``score`` gives (plus ``task`` and ``split``, and optionally contributions
+    and worst rows)."""
+    from mmcli import report
+
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    _plots(folder, metrics, y, predictions, classes)
+    (folder / "report.md").write_text(report.markdown(metrics, classes, title, folder))
+    (folder / "report.html").write_text(report.html(metrics, classes, title, folder))
 
 
 def _plots(
@@ -174,24 +204,28 @@ def _plots(
     y: np.ndarray,
     predictions: np.ndarray,
     classes: list[str],
-    score_name: str,
 ) -> None:
     """The report's figures: confusion, calibration and curves, or residuals; contributions."""
+    from mmcli import metrics as m
     from mmcli import plots
 
     if metrics["task"] == "classification":
-        plots.confusion_matrix_png(
-            metrics["confusion_matrix"], classes, folder / "confusion_matrix.png"
-        )
+        cm, names, of = metrics["confusion_matrix"], classes, None
+        if cm is None:  # too many classes for the whole matrix: the most frequent part
+            shown = m.most_frequent(np.bincount(y, minlength=len(classes)), plots.MAX_SHOWN)
+            cm = m.confusion_counts(y, predictions.argmax(axis=1), shown)
+            names, of = [classes[i] for i in shown], len(classes)
+        plots.confusion_matrix_png(cm, names, folder / "confusion_matrix.png", of=of)
         plots.reliability_diagram_png(metrics["calibration"]["bins"], folder / "reliability.png")
         plots.class_curves_png(y, predictions, classes, folder / "roc_curves.png", kind="roc")
         plots.class_curves_png(y, predictions, classes, folder / "pr_curves.png", kind="pr")
     else:
         plots.predicted_vs_actual_png(y, predictions, folder / "predicted_vs_actual.png")
         plots.residuals_png(y, predictions, folder / "residuals.png")
-    drops = {c: v["drop"] for c, v in metrics["contributions"]["columns"].items()}
+    contributions = metrics.get("contributions", {})
+    drops = {c: v["drop"] for c, v in contributions.get("columns", {}).items()}
     if drops:
-        plots.contributions_png(drops, score_name, folder / "contributions.png")
+        plots.contributions_png(drops, contributions["metric"], folder / "contributions.png")
 
 
 def _contributions(
