@@ -2,10 +2,11 @@
 #   make -f examples/pipeline.mk MANIFEST=... WORK=... [CONFIG=examples/config] [-j4]
 # Each target is an artifact's mmcli.json, which mmcli writes last and only when the
 # artifact is rebuilt. Each stage depends on its upstream and on its own config file, so
-# a second `make` does nothing, and a changed manifest or parameter reruns that stage and
-# those below it. mmcli also checks content itself: a stage whose inputs turn out
-# unchanged says "up-to-date" and leaves its output (and mtime) alone, so nothing
-# downstream of it reruns.
+# a changed parameter reruns that stage and those below it.
+# Make cannot see the images and audio files a manifest names, so preprocess is always
+# asked (FORCE): its own check costs a stat per file, and when nothing changed it says
+# "up-to-date" and leaves its output (and mtime) alone, so nothing downstream reruns; a
+# changed image rebuilds the chain from there.
 MMCLI ?= mmcli
 MANIFEST ?= sample_data/manifest.csv
 WORK ?= work
@@ -14,7 +15,7 @@ FLAGS ?=
 
 all: $(WORK)/eval/mmcli.json
 
-$(WORK)/prep/mmcli.json: $(MANIFEST) $(CONFIG)/preprocess.yaml
+$(WORK)/prep/mmcli.json: $(MANIFEST) $(CONFIG)/preprocess.yaml FORCE
 	$(MMCLI) preprocess $(MANIFEST) --out $(WORK)/prep --config $(CONFIG)/preprocess.yaml $(FLAGS)
 
 $(WORK)/feats/mmcli.json: $(WORK)/prep/mmcli.json $(CONFIG)/extract-features.yaml
@@ -30,4 +31,6 @@ $(WORK)/eval/mmcli.json: $(WORK)/model/mmcli.json $(WORK)/fused/mmcli.json $(CON
 	$(MMCLI) evaluate $(WORK)/model $(WORK)/fused --out $(WORK)/eval --config $(CONFIG)/evaluate.yaml $(FLAGS)
 	@cat $(WORK)/eval/report.md
 
-.PHONY: all
+FORCE:
+
+.PHONY: all FORCE

@@ -7,9 +7,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _other_image(path: Path) -> bytes:
+    """The image at ``path`` with its pixels inverted: the same name, other content."""
+    import io
+
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as img:
+        out = io.BytesIO()
+        ImageOps.invert(img.convert("RGB")).save(out, format="PNG")
+    return out.getvalue()
 
 
 def _make(args, cwd):
@@ -40,17 +53,27 @@ def test_make_runs_the_chain_and_reruns_exactly_what_changed(dataset_copy, tmp_p
     ]
     assert _make(args, tmp_path) == list(STAGES)
     assert (tmp_path / "work/eval/metrics.json").exists()
-    assert _make(args, tmp_path) == []  # nothing to do
+    # nothing to do: preprocess is always asked (make cannot see the media files), finds
+    # everything up to date and leaves its output alone, so nothing below it runs
+    assert _make(args, tmp_path) == ["preprocess"]
 
     # a parameter change reruns that stage and those below it, nothing above
     (config / "train.yaml").write_text("model: logistic\nepochs: 30\nseed: 0\n")
-    assert _make(args, tmp_path) == ["train", "evaluate"]
-    assert _make(args, tmp_path) == []
+    assert _make(args, tmp_path) == ["preprocess", "train", "evaluate"]
+    assert _make(args, tmp_path) == ["preprocess"]
 
-    # touching the manifest without changing it: preprocess finds it up to date and leaves
-    # its output alone, so Make does not cascade
+    # touching the manifest without changing it: no cascade either
     dataset_copy.touch()
     assert _make(args, tmp_path) == ["preprocess"]
+
+    # a changed image (the manifest untouched) reruns the whole chain, as status says
+    image = dataset_copy.parent / pd.read_csv(dataset_copy)["image"].dropna().iloc[0]
+    status = [str(mmcli), "status", str(tmp_path / "work/eval")]
+    assert subprocess.run(status, capture_output=True).returncode == 0
+    image.write_bytes(_other_image(image))
+    assert subprocess.run(status, capture_output=True).returncode == 8  # stale
+    assert _make(args, tmp_path) == list(STAGES)
+    assert subprocess.run(status, capture_output=True).returncode == 0
 
     # a real change to the manifest reruns the whole chain
     text = dataset_copy.read_text().splitlines()
