@@ -151,15 +151,40 @@ def render(summary: dict[str, Any], *, json_out: bool, quiet: bool) -> None:
     if status == "up-to-date":
         line += " (inputs and parameters unchanged; --force rebuilds)"
     print(line)
-    for key, value in summary.items():
-        if key in ("stage", "status", "out"):
-            continue
-        print(f"  {key}: {_short(value)}")
+    rest = {k: v for k, v in summary.items() if k not in ("stage", "status", "out")}
+    for item in item_lines(rest):
+        print(item)
+
+
+def item_lines(items: dict[str, Any], indent: int = 2) -> list[str]:
+    """``key: value`` lines, values aligned; a large or nested dict and a list of long
+    texts go on their own lines below their key."""
+    width = max((len(str(k)) for k in items), default=0) + 1
+    pad, lines = " " * indent, []
+    for key, value in items.items():
+        if (
+            isinstance(value, dict)
+            and value
+            and (len(value) > 6 or any(isinstance(v, (dict, list)) for v in value.values()))
+        ):
+            lines.append(f"{pad}{key}:")
+            lines += item_lines(value, indent + 2)
+        elif isinstance(value, list) and any(isinstance(v, str) and len(v) > 40 for v in value):
+            lines.append(f"{pad}{key}:")
+            lines += [f"{pad}  {item}" for item in value]
+        else:
+            lines.append(f"{pad}{f'{key}:':<{width}} {_short(value)}")
+    return lines
 
 
 def _short(value: Any) -> str:
+    """A value as a person reads it: no Python reprs (None, True, {...})."""
     if isinstance(value, dict):
-        return ", ".join(f"{k}={_short(v)}" for k, v in value.items())
+        return ", ".join(f"{k} {_short(v)}" for k, v in value.items()) if value else "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "n/a"
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, list):

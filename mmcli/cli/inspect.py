@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mmcli.cli._common import DebugOpt, JsonOpt, execute
+from mmcli.cli._common import DebugOpt, JsonOpt, execute, item_lines
 
 
 def command(
@@ -32,13 +32,13 @@ def _lines(s: dict[str, Any]) -> list[str]:
     lines.append(f"state: {s['state']['state']}")
     lines += [f"  - {reason}" for reason in s["state"]["reasons"]]
     lines.append("parameters:")
-    lines += [f"  {k}: {v}" for k, v in s["params"].items()]
+    lines += item_lines(s["params"])
     lines.append("files:")
     width = max((len(n) for n in s["outputs"]), default=0)
     lines += [f"  {n:<{width}}  {size:>12,} bytes" for n, size in s["outputs"].items()]
     if s["summary"]:
         lines.append("summary:")
-        lines += [f"  {k}: {v}" for k, v in s["summary"].items()]
+        lines += item_lines(s["summary"])
     lines.append("chain (this artifact first, back to the manifest):")
     for link in s["chain"]:
         where = link.get("path") or link.get("problem", "")
@@ -46,7 +46,7 @@ def _lines(s: dict[str, Any]) -> list[str]:
     if s.get("rejected_examples"):
         lines.append("rejected or problem rows (first 10; all in rejected.parquet):")
         for r in s["rejected_examples"]:
-            file = f", file {r['file']!r}" if r.get("file") else ""
+            file = f", file {r['file']!r}" if isinstance(r.get("file"), str) else ""
             lines.append(
                 f"  row {r['row']}, column {r['column']!r}{file}: {r['reason']} ({r['action']})"
             )

@@ -73,10 +73,29 @@ def _resolve(cell: str, root: Path) -> tuple[str, os.stat_result]:
     try:
         found = found or os.stat(path)
     except OSError:
-        raise PathRejected(f"file not found: {cell}") from None
+        raise PathRejected(_not_found(cell, real_root)) from None
     if not stat.S_ISREG(found.st_mode):
         raise PathRejected(f"not a regular file: {cell}")
     return path, found
+
+
+def _not_found(cell: str, real_root: str) -> str:
+    """The reason for a missing file, and the likely cause when a near spelling of it
+    exists (Windows separators, another Unicode form). It names no absolute path: the
+    reason is part of the artifact, the same bytes wherever the data folder lies."""
+    import unicodedata
+
+    why = f"file not found: {cell} (in the data folder)"
+    if "\\" in cell and os.path.exists(os.path.join(real_root, cell.replace("\\", "/"))):
+        return why + "; the cell uses \\ between folders: write / instead"
+    for form in ("NFC", "NFD"):
+        other = unicodedata.normalize(form, cell)
+        if other != cell and os.path.exists(os.path.join(real_root, other)):
+            return why + (
+                f"; the name exists in Unicode form {form}: write the manifest's paths "
+                "and the file names in one form"
+            )
+    return why
 
 
 def _inside(path: str, real_root: str) -> bool:

@@ -97,30 +97,9 @@ def _predict(
     module: Any,
     progress: Progress,
 ) -> dict[str, Any]:
-    import torch
-
-    from mmcli.models import training
-    from mmcli.stages.model_inputs import block_inputs, e2e_inputs
-    from mmcli.stages.train import to_predictions
-
-    architecture = model_art.record.architecture
     rows = prepared.table
     failures: dict[int, str] = {}  # position in ``rows`` -> why it has no prediction
-    x = None
-    if model_art.upstream().stage == "preprocess":
-        inputs = e2e_inputs(rows, prepared.arrays, architecture["columns"], progress, failures)
-    else:
-        fused = model_art.find("fuse")
-        x = _fused(fused, rows, prepared.arrays, failures, progress)
-        inputs = (
-            [torch.from_numpy(x)]
-            if architecture["family"] == "head"
-            else block_inputs(x, rows, architecture["columns"])
-        )
-    bad = np.zeros(len(rows), dtype=bool)
-    predictions = to_predictions(model_art, training.predict(module, inputs), bad)
-    for position in np.flatnonzero(bad):
-        failures.setdefault(int(position), _output_failure(x, position, model_art))
+    predictions = _model_predictions(model_art, module, rows, prepared.arrays, failures, progress)
     if failures and cfg.on_error == "fail":
         position = min(failures)
         raise DataError(
@@ -130,13 +109,96 @@ def _predict(
 
     out = _output_table(df, schema, rows, prepared.rejects, predictions, model_art.record, failures)
     _write(out, cfg.out)
-    failed = len(df) - len(rows) + len(failures)
-    return {
+    failed = int(out["error"].notna().sum())
+    warned = int(out["warnings"].notna().sum())
+    if failed == len(df):
+        raise DataError(
+            f"{cfg.table}: none of its {len(df)} rows could be predicted "
+            f"(each row's reason is in {cfg.out}):\n  " + "\n  ".join(_first_reasons(out, "error")),
+            hint=_all_failed_hint(df, model_art, cfg),
+        )
+    summary: dict[str, Any] = {
         "stage": "predict",
         "status": "written",
         "out": str(cfg.out),
         "rows": {"input": len(df), "predicted": len(df) - failed, "failed": failed},
     }
+    if warned:
+        summary["rows"]["warned"] = warned
+    if failed:
+        summary["first errors"] = _first_reasons(out, "error")
+    if warned:
+        summary["first warnings"] = _first_reasons(out, "warnings")
+    return summary
+
+
+def _model_predictions(
+    model_art: artifacts.Artifact,
+    module: Any,
+    rows: pd.DataFrame,
+    arrays: dict[str, Any],
+    failures: dict[int, str],
+    progress: Progress,
+) -> np.ndarray:
+    """The model's predictions of ``rows`` (class probabilities or values); rows whose
+    numbers overflow on the way are named in ``failures``."""
+    import torch
+
+    from mmcli.models import training
+    from mmcli.stages.model_inputs import block_inputs, e2e_inputs
+    from mmcli.stages.train import to_predictions
+
+    if len(rows) == 0:  # every row failed its checks: nothing reaches the model
+        k = len(model_art.record.classes or [])
+        return np.zeros((0, k) if model_art.record.task == "classification" else 0)
+    architecture = model_art.record.architecture
+    x = None
+    if model_art.upstream().stage == "preprocess":
+        inputs = e2e_inputs(rows, arrays, architecture["columns"], progress, failures)
+    else:
+        fused = model_art.find("fuse")
+        x = _fused(fused, rows, arrays, failures, progress)
+        inputs = (
+            [torch.from_numpy(x)]
+            if architecture["family"] == "head"
+            else block_inputs(x, rows, architecture["columns"])
+        )
+    bad = np.zeros(len(rows), dtype=bool)
+    predictions = to_predictions(model_art, training.predict(module, inputs), bad)
+    for position in np.flatnonzero(bad):
+        failures.setdefault(int(position), _output_failure(x, position, model_art))
+    return predictions
+
+
+def _first_reasons(out: pd.DataFrame, column: str, limit: int = 3) -> list[str]:
+    """The first ``limit`` rows' reasons in ``column``, and how many more there are."""
+    cells = out[out[column].notna()]
+    shown = [f"row {r}: {why}" for r, why in zip(cells["row"], cells[column], strict=True)]
+    more = (
+        [f"... and {len(shown) - limit} more in the {column} column"] if len(shown) > limit else []
+    )
+    return shown[:limit] + more
+
+
+def _all_failed_hint(df: pd.DataFrame, model_art: artifacts.Artifact, cfg: PredictConfig) -> str:
+    """What to try when no row could be predicted: most often, paths relative to another
+    folder than the table's (the current folder, or the training data's folder)."""
+    root = (cfg.data_root or cfg.table.parent).resolve()
+    prep = model_art.find("preprocess")
+    schema: TableSchema = prep.record.table
+    candidates = [Path.cwd(), prep.resolve(prep.record.paths.data_root)]
+    media = [c.name for c in schema.manifest_columns() if c.type in ("image", "audio", "video")]
+    for column in media:
+        for cell in df[column].dropna().astype(str)[:20]:
+            if os.path.isabs(cell) or (root / cell).exists():
+                continue
+            for folder in candidates:
+                if (folder / cell).exists() and folder.resolve() != root:
+                    return (
+                        f"file paths resolve against {root}, but {cell} is in {folder}: "
+                        f"pass --data-root {folder}"
+                    )
+    return f"file paths resolve against {root}; --data-root FOLDER changes that"
 
 
 def _fused(
@@ -235,4 +297,11 @@ def _output_table(
         if rej["action"] == "rejected":
             reasons.setdefault(rej["row"], f"{rej['column']}: {rej['reason']}")
     out["error"] = [reasons.get(r) for r in range(n)]
+    kept: dict[int, list[str]] = {}  # --on-error keep: inputs read as missing
+    for rej in rejects:
+        if rej["action"] != "rejected" and rej["row"] not in reasons:
+            kept.setdefault(rej["row"], []).append(
+                f"{rej['column']}: {rej['reason']} (treated as missing)"
+            )
+    out["warnings"] = [("; ".join(kept[r]) if r in kept else None) for r in range(n)]
     return out

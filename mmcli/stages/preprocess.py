@@ -478,7 +478,7 @@ def duplicate_ids(ids: list[str | None], first_row: int = 0) -> dict[int, str]:
 
 def manifest_ids(df: pd.DataFrame, schema: TableSchema) -> list[str | None]:
     id_col = schema.id_column
-    if not id_col:
+    if not id_col or id_col not in df.columns:  # new rows for predict need no ids
         return [None] * len(df)
     return [None if v is None else str(v) for v in df[id_col]]
 
@@ -608,7 +608,7 @@ def _build(
         table, rejects = prepared.table, prepared.rejects
         if shard is None:
             finish(table, rejects, cfg, schema, total)
-        summary.update(describe(table, rejects, schema, stop - start))
+        summary.update(describe(table, rejects, schema, stop - start, cfg.out))
         if shard is not None:
             summary["shard"] = f"{shard[0]}/{shard[1]}"
             build.info["shard"] = {"index": shard[0], "count": shard[1], "rows": [start, stop]}
@@ -711,18 +711,28 @@ def finish(
 
 
 def describe(
-    table: pd.DataFrame, rejects: list[dict[str, Any]], schema: TableSchema, rows: int
+    table: pd.DataFrame, rejects: list[dict[str, Any]], schema: TableSchema, rows: int, out: Path
 ) -> dict[str, Any]:
     counts = {"manifest": rows, "kept": len(table), "rejected": rows - len(table)}
     if table["_split"].notna().all():
         counts.update({s: int((table["_split"] == s).sum()) for s in ("train", "val", "test")})
-    return {
+    summary: dict[str, Any] = {
         "status": "built",
         "rows": counts,
         "problems": len(rejects),
-        "columns": {c.name: c.type for c in schema.columns},
-        "task": schema.target.task,
     }
+    if rejects:
+        first = [
+            f"row {r['row']}, {r['column']}: {r['reason']}"
+            + ("" if r["action"] == "rejected" else f" ({r['action']})")
+            for r in rejects[:3]
+        ]
+        more = len(rejects) - len(first)
+        summary["first problems"] = first + ([f"... and {more} more"] if more else [])
+        summary["all problems"] = f"{out}/rejected.parquet (mmcli inspect {out} lists them)"
+    summary["columns"] = {c.name: c.type for c in schema.columns}
+    summary["task"] = schema.target.task
+    return summary
 
 
 def write_tables(

@@ -1,0 +1,95 @@
+"""predict on new tables as a user first writes them (issue 17): the table in another
+folder than its files, no id column, inputs kept as missing."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+
+import pandas as pd
+import pytest
+from conftest import cli, run_ok
+
+from mmcli.errors import EXIT_DATA
+from mmcli.io.paths import PathRejected, resolve_file
+
+
+def _new_rows(dataset, n: int = 6) -> pd.DataFrame:
+    return pd.read_csv(dataset, dtype=str, keep_default_na=False).head(n).drop(columns=["label"])
+
+
+def test_every_row_failing_writes_the_file_and_exits_3_with_the_fix(pipeline, dataset, tmp_path):
+    """The README's case: the table in the current folder, its paths relative to the data
+    folder. Every row failed and predict crashed with "internal error: IndexError"."""
+    _new_rows(dataset).to_csv(tmp_path / "new_rows.csv", index=False)
+    args = ["predict", pipeline / "model", "new_rows.csv", "--out", "predictions.csv"]
+    result = cli(*args, cwd=tmp_path)
+    assert result.returncode == EXIT_DATA, result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    assert "none of its 6 rows could be predicted" in result.stderr
+    assert "row 0: image: file not found: images/000.png" in result.stderr
+    assert "... and 3 more in the error column" in result.stderr
+    assert f"pass --data-root {dataset.parent}" in result.stderr
+    written = pd.read_csv(tmp_path / "predictions.csv")
+    assert len(written) == 6 and written["error"].notna().all()
+    assert written["prediction"].isna().all()
+
+    fixed = cli(*args, "--data-root", dataset.parent, "--json", cwd=tmp_path)
+    assert fixed.returncode == 0, fixed.stderr
+    assert json.loads(fixed.stdout)["rows"] == {"input": 6, "predicted": 6, "failed": 0}
+
+
+def test_a_table_without_ids_is_predicted(pipeline, dataset, tmp_path):
+    table = dataset.parent / "no_ids.csv"
+    _new_rows(dataset).drop(columns=["id"]).to_csv(table, index=False)
+    out = tmp_path / "p.csv"
+    result = run_ok("predict", pipeline / "model", table, "--out", out, "--json")
+    assert json.loads(result.stdout)["rows"]["predicted"] == 6
+    written = pd.read_csv(out)
+    assert "id" not in written.columns and written["prediction"].notna().all()
+    assert list(written["row"]) == list(range(6))
+
+
+def test_inputs_kept_as_missing_are_warned_about(pipeline, dataset, tmp_path):
+    df = _new_rows(dataset)
+    df.loc[2, "audio"] = "audio/gone.wav"
+    df.loc[4, "weight"] = "heavy"
+    table = dataset.parent / "kept.csv"
+    df.to_csv(table, index=False)
+    out = tmp_path / "p.csv"
+    result = run_ok(
+        "predict", pipeline / "model", table, "--out", out, "--on-error", "keep", "--json"
+    )
+    summary = json.loads(result.stdout)
+    assert summary["rows"] == {"input": 6, "predicted": 6, "failed": 0, "warned": 2}
+    assert summary["first warnings"][0].startswith("row 2: audio: file not found: audio/gone.wav")
+    written = pd.read_csv(out)
+    assert written["prediction"].notna().all() and written["error"].isna().all()
+    assert "treated as missing" in written.loc[2, "warnings"]
+    assert "weight" in written.loc[4, "warnings"]
+    assert written["warnings"].notna().sum() == 2
+
+
+def test_some_rows_failing_prints_the_first_reasons(pipeline, dataset, tmp_path):
+    df = _new_rows(dataset)
+    df.loc[1, "image"] = "images/gone.png"
+    table = dataset.parent / "one_bad.csv"
+    df.to_csv(table, index=False)
+    result = run_ok("predict", pipeline / "model", table, "--out", tmp_path / "p.csv")
+    assert "first errors:" in result.stdout
+    assert "row 1: image: file not found: images/gone.png" in result.stdout
+
+
+def test_a_missing_file_names_the_likely_cause(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images/a.png").write_bytes(b"x")
+    with pytest.raises(PathRejected, match=r"uses \\ between folders: write / instead"):
+        resolve_file("images\\a.png", tmp_path)
+    name = unicodedata.normalize("NFC", "caf\u00e9.png")
+    (tmp_path / name).write_bytes(b"x")
+    with pytest.raises(PathRejected, match="exists in Unicode form NFC"):
+        resolve_file(unicodedata.normalize("NFD", name), tmp_path)
+    with pytest.raises(PathRejected) as plain:
+        resolve_file("images/b.png", tmp_path)
+    # no absolute path in a reason: it is stored in artifacts, the same bytes anywhere
+    assert str(plain.value) == "file not found: images/b.png (in the data folder)"
