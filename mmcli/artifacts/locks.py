@@ -66,7 +66,7 @@ def locked(out: Path, wait: bool = False) -> Iterator[None]:
     out = Path(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_file(out), os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(lock_file(out), os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as err:
         raise IOFailure(f"{out}: cannot create its lock file ({err})") from err
     real = out.resolve()
@@ -120,7 +120,7 @@ def hold_shared(path: Path) -> None:
     if real in session or real in _WRITING:
         return
     try:
-        fd = os.open(lock_file(real), os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(lock_file(real), os.O_RDWR | os.O_CREAT, 0o666)
     except OSError:
         try:
             fd = os.open(lock_file(real), os.O_RDONLY)

@@ -105,6 +105,12 @@ class Builder:
 
     def _publish(self) -> None:
         outputs = {}
+        mask = current_umask()
+        for path in sorted(p for p in self.dir.rglob("*") if not p.is_symlink()):
+            # Whatever a library chose (safetensors writes 0600), an artifact's files get
+            # the modes the user's umask gives, as files made with open() do.
+            path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
+        self.dir.chmod(0o777 & ~mask)
         for path in sorted(p for p in self.dir.rglob("*") if p.is_file()):
             rel = path.relative_to(self.dir).as_posix()
             digest = self.hashed.get(rel) or file_sha256(path)
@@ -139,6 +145,21 @@ class Builder:
         os.rename(self.dir, self.out)
         seed_verified(self.out, outputs)
         remove_replaced(old)
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system says (Linux), else
+    by setting and restoring it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _write_error(exc: BaseException | None) -> bool:

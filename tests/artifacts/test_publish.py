@@ -150,3 +150,32 @@ def test_load_errors(tmp_path):
     _build(tmp_path / "out")
     with pytest.raises(MissingInputError, match="is an evaluate artifact, expected train"):
         artifacts.load(tmp_path / "out", stages=("train",))
+
+
+@pytest.mark.parametrize("mask", [0o027, 0o002])
+def test_every_artifact_file_follows_the_umask(dataset, tmp_path, mask):
+    """Weight files were 0600 whatever the umask (safetensors' own choice), the rest 0644."""
+    import stat
+    import subprocess
+
+    from conftest import MMCLI
+
+    def run(*args):
+        done = subprocess.run(
+            [*MMCLI, *map(str, args), "--quiet"],
+            capture_output=True,
+            text=True,
+            umask=mask,
+        )
+        assert done.returncode == 0, done.stderr
+
+    run("preprocess", dataset, "--out", tmp_path / "prep")
+    run("extract-features", tmp_path / "prep", "--out", tmp_path / "feats")
+    run("fuse", tmp_path / "feats", "--out", tmp_path / "fused")
+    run("train", tmp_path / "fused", "--out", tmp_path / "model", "--epochs", "2")
+    run("predict", tmp_path / "model", dataset, "--out", tmp_path / "p.csv")
+    found = {p.name for p in tmp_path.rglob("*.safetensors")}
+    assert {"fusion.safetensors", "model.safetensors"} <= found
+    for path in [tmp_path / "p.csv", *tmp_path.rglob("*")]:
+        want = (0o777 if path.is_dir() else 0o666) & ~mask
+        assert stat.S_IMODE(path.stat().st_mode) == want, f"{path}: {oct(path.stat().st_mode)}"
