@@ -33,16 +33,6 @@ LABEL_CHARS = 24
 _LITERAL_TEXT = {"text.parse_math": False, "text.usetex": False}
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    # Agg before pyplot: no display needed, and it renders the same everywhere.
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def label(text: Any, chars: int = LABEL_CHARS) -> str:
     """``text`` as one short line for a figure: control characters and line breaks as
     spaces, and past ``chars`` characters its start and end around an ellipsis."""
@@ -54,25 +44,29 @@ def label(text: Any, chars: int = LABEL_CHARS) -> str:
 
 
 @contextmanager
-def _figure(plt: Any) -> Iterator[tuple[Any, Any]]:
-    """A new figure and axes in the default style, every text in it drawn literally."""
+def _figure() -> Iterator[tuple[Any, Any]]:
+    """A new figure and axes in the default style, every text in it drawn literally.
+
+    Made with matplotlib's object API, never pyplot: a notebook that plots with mmcli
+    keeps its own backend and figures, and nothing needs a display."""
+    import matplotlib
+    import matplotlib.style
+    from matplotlib.figure import Figure
+
     with (
-        plt.style.context("default"),
-        plt.rc_context(_LITERAL_TEXT),
+        matplotlib.style.context("default"),
+        matplotlib.rc_context(_LITERAL_TEXT),
         warnings.catch_warnings(),
     ):
         # An emoji or a script the font lacks is drawn as a box, not a warning per glyph.
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-        fig, ax = plt.subplots(figsize=FIGSIZE)
-        yield fig, ax
+        fig = Figure(figsize=FIGSIZE)
+        yield fig, fig.add_subplot()
 
 
-def _save(plt: Any, fig: Any, path: str | Path) -> None:
-    try:
-        fig.tight_layout()
-        fig.savefig(path, format="png", dpi=DPI, metadata={"Software": None})
-    finally:
-        plt.close(fig)
+def _save(fig: Any, path: str | Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=DPI, metadata={"Software": None})
 
 
 def confusion_matrix_png(
@@ -90,7 +84,6 @@ def confusion_matrix_png(
     """
     from mmcli.metrics import most_frequent
 
-    plt = _pyplot()
     if len(class_names) > MAX_SHOWN:
         shown = most_frequent([sum(row) for row in cm], MAX_SHOWN)
         cm = [[cm[i][j] for j in shown] for i in shown]
@@ -101,7 +94,7 @@ def confusion_matrix_png(
     top = max((max(row) for row in cm if row), default=0)
     # Smaller digits as classes grow, so counts stay inside their cells.
     fontsize = 10 if k <= 8 else max(5, 80 // k)
-    with _figure(plt) as (fig, ax):
+    with _figure() as (fig, ax):
         ax.imshow(cm, cmap="Blues", vmin=0, vmax=max(top, 1))
         for i in range(k):
             for j in range(k):
@@ -120,23 +113,26 @@ def confusion_matrix_png(
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         ax.set_title(title)
-        _save(plt, fig, path)
+        _save(fig, path)
 
 
 def training_curve_png(
-    history: list[dict[str, Any]], path: str | Path, best_epoch: int | None = None
+    history: list[dict[str, Any]],
+    path: str | Path,
+    best_epoch: int | None = None,
+    metric: str = "score",
 ) -> None:
-    """Train/val loss per epoch on the left axis, val score on the right, best epoch dashed.
+    """Train/val loss per epoch on the left axis, the val ``metric`` on the right, best
+    epoch dashed; the legend below the plot, where it covers no line.
 
     ``history`` items look like ``{"epoch": 1, "train_loss": .., "val_loss": ..,
     "val_score": ..}``; any of the three values may be missing or None. The best
     epoch is ``best_epoch`` if given, else the first item marked ``"best": True``.
     """
-    plt = _pyplot()
     if best_epoch is None:
         best_epoch = next((h["epoch"] for h in history if h.get("best")), None)
     epochs = [h["epoch"] for h in history]
-    with _figure(plt) as (fig, ax):
+    with _figure() as (fig, ax):
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss")
         for key, label in (("train_loss", "train loss"), ("val_loss", "val loss")):
@@ -151,15 +147,21 @@ def training_curve_png(
                 _series(history, "val_score"),
                 color="tab:green",
                 marker=".",
-                label="val score",
+                label=f"val {metric}",
             )
-            twin.set_ylabel("val score")
-        # One legend for both axes, so the entries cannot overlap each other.
+            twin.set_ylabel(f"val {metric}")
+        # One legend for both axes, under the plot: inside it would cover the lines.
         handles = [h for a in fig.axes for h in a.get_legend_handles_labels()[0]]
         if handles:
-            ax.legend(handles=handles, loc="best")
+            ax.legend(
+                handles=handles,
+                loc="upper center",
+                bbox_to_anchor=(0.5, -0.13),
+                ncol=min(len(handles), 4),
+                frameon=False,
+            )
         ax.set_title("Training curve")
-        _save(plt, fig, path)
+        _save(fig, path)
 
 
 def _series(history: list[dict[str, Any]], key: str) -> list[float]:
@@ -171,10 +173,9 @@ def predicted_vs_actual_png(y_true: Any, y_pred: Any, path: str | Path) -> None:
     """Regression scatter of predictions against targets, with the y = x line."""
     import numpy as np
 
-    plt = _pyplot()
     y_true = np.asarray(y_true, dtype=np.float64).ravel()
     y_pred = np.asarray(y_pred, dtype=np.float64).ravel()
-    with _figure(plt) as (fig, ax):
+    with _figure() as (fig, ax):
         ax.scatter(y_true, y_pred, s=12, alpha=0.7)
         both = np.concatenate([y_true, y_pred])
         both = both[np.isfinite(both)]
@@ -185,22 +186,23 @@ def predicted_vs_actual_png(y_true: Any, y_pred: Any, path: str | Path) -> None:
         ax.set_xlabel("actual")
         ax.set_ylabel("predicted")
         ax.set_title("Predicted vs actual")
-        _save(plt, fig, path)
+        _save(fig, path)
 
 
 def reliability_diagram_png(bins: list[dict[str, Any]], path: str | Path) -> None:
     """Accuracy against confidence per bin; a calibrated model follows the diagonal."""
-    plt = _pyplot()
-    with _figure(plt) as (fig, ax):
+    with _figure() as (fig, ax):
         ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration")
         centres = [(b["low"] + b["high"]) / 2 for b in bins]
-        ax.bar(centres, [b["accuracy"] for b in bins], width=0.09, alpha=0.7, label="accuracy")
+        ax.bar(
+            centres, [b["accuracy"] for b in bins], width=0.09, alpha=0.7, label="accuracy per bin"
+        )
         ax.plot(
             [b["confidence"] for b in bins],
             [b["accuracy"] for b in bins],
             "o-",
             color="tab:red",
-            label="mean confidence",
+            label="accuracy at the bin's mean confidence",
         )
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
@@ -208,7 +210,7 @@ def reliability_diagram_png(bins: list[dict[str, Any]], path: str | Path) -> Non
         ax.set_ylabel("accuracy")
         ax.set_title("Reliability diagram")
         ax.legend(loc="upper left")
-        _save(plt, fig, path)
+        _save(fig, path)
 
 
 def class_curves_png(
@@ -221,14 +223,13 @@ def class_curves_png(
 
     from mmcli.metrics import most_frequent
 
-    plt = _pyplot()
     y_true = np.asarray(y_true)
     shown = range(len(class_names))
     title = "ROC curves (one vs rest)" if kind == "roc" else "Precision-recall curves"
     if len(class_names) > MAX_SHOWN:
         shown = most_frequent(np.bincount(y_true, minlength=len(class_names)), MAX_SHOWN)
         title += f": the {MAX_SHOWN} most frequent of {len(class_names):,} classes"
-    with _figure(plt) as (fig, ax):
+    with _figure() as (fig, ax):
         lines, names = [], []
         for k in shown:
             positive = y_true == k
@@ -249,38 +250,36 @@ def class_curves_png(
             # Handles and labels given: a class named "_x" is not hidden as private.
             loc = "lower right" if kind == "roc" else "lower left"
             ax.legend(lines, names, loc=loc, fontsize="small")
-        _save(plt, fig, path)
+        _save(fig, path)
 
 
 def contributions_png(drops: dict[str, float], metric: str, path: str | Path) -> None:
     """Horizontal bars: how much the score falls when each input column is masked;
     past ``MAX_SHOWN`` columns, the largest drops, as the title says."""
-    plt = _pyplot()
     names = list(drops)
     title = "Modality contributions (leave one out)"
     if len(names) > MAX_SHOWN:
         names = sorted(names, key=lambda n: -drops[n])[:MAX_SHOWN]
         title = f"Contributions: the {MAX_SHOWN} largest of {len(drops):,} columns"
-    with _figure(plt) as (fig, ax):
+    with _figure() as (fig, ax):
         ax.barh(range(len(names)), [drops[n] for n in names], color="tab:blue")
         ax.set_yticks(range(len(names)), [label(n) for n in names])
         ax.invert_yaxis()
         ax.axvline(0, color="grey", linewidth=0.8)
         ax.set_xlabel(f"drop in {metric} when the column is masked")
         ax.set_title(title)
-        _save(plt, fig, path)
+        _save(fig, path)
 
 
 def residuals_png(y_true: Any, y_pred: Any, path: str | Path) -> None:
     """Histogram of residuals (prediction - target)."""
     import numpy as np
 
-    plt = _pyplot()
     residual = np.asarray(y_pred, dtype=np.float64) - np.asarray(y_true, dtype=np.float64)
-    with _figure(plt) as (fig, ax):
+    with _figure() as (fig, ax):
         ax.hist(residual, bins=30, color="tab:blue", alpha=0.8)
         ax.axvline(0, color="grey", linestyle="--")
         ax.set_xlabel("residual (predicted - actual)")
         ax.set_ylabel("rows")
         ax.set_title("Residuals")
-        _save(plt, fig, path)
+        _save(fig, path)

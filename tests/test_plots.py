@@ -69,3 +69,51 @@ def test_importing_plots_does_not_import_matplotlib():
     code = "import sys, mmcli.plots; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_plotting_leaves_the_callers_matplotlib_alone(tmp_path):
+    """From a notebook: no backend switch, no pyplot figure left open."""
+    code = (
+        "import matplotlib; matplotlib.use('svg'); import matplotlib.pyplot as plt\n"
+        "from mmcli import plots\n"
+        f"plots.training_curve_png({HISTORY!r}, {str(tmp_path / 'c.png')!r})\n"
+        f"plots.confusion_matrix_png([[1, 0], [0, 1]], ['a', 'b'], {str(tmp_path / 'm.png')!r})\n"
+        "print(matplotlib.get_backend(), plt.get_fignums())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["svg", "[]"]
+    assert _pixels(tmp_path / "c.png").std() > 0
+
+
+def test_training_curve_names_its_metric_and_its_legend_covers_no_line(tmp_path, monkeypatch):
+    saved = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: saved.append(fig))
+    plots.training_curve_png(HISTORY, tmp_path / "c.png", best_epoch=3, metric="macro_f1")
+    fig = saved[0]
+    ax, twin = fig.axes
+    assert twin.get_ylabel() == "val macro_f1"
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "train loss", "val loss", "best epoch (3)", "val macro_f1"
+    ]  # fmt: skip
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.tight_layout()
+    box, plot = legend.get_window_extent(renderer), ax.get_window_extent(renderer)
+    assert box.y1 <= plot.y0  # entirely below the plot area
+    assert box.y0 >= 0  # and inside the figure
+
+
+def test_reliability_diagram_labels_what_it_draws(tmp_path, monkeypatch):
+    saved = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: saved.append(fig))
+    bins = [
+        {"low": i / 10, "high": (i + 1) / 10, "confidence": i / 10 + 0.05, "accuracy": i / 12,
+         "count": 3}
+        for i in range(10)
+    ]  # fmt: skip
+    plots.reliability_diagram_png(bins, tmp_path / "r.png")
+    labels = [t.get_text() for t in saved[0].axes[0].get_legend().get_texts()]
+    assert "mean confidence" not in labels
+    assert "accuracy at the bin's mean confidence" in labels

@@ -208,7 +208,10 @@ def _publish(
         )
         (build.dir / "history.json").write_text(json.dumps(result.history, indent=1) + "\n")
         plots.training_curve_png(
-            result.history, build.dir / "curve.png", best_epoch=result.best_epoch
+            result.history,
+            build.dir / "curve.png",
+            best_epoch=result.best_epoch,
+            metric="macro_f1" if target.task == "classification" else "r2",
         )
         build.info.update(
             {
