@@ -117,7 +117,8 @@ def _merge_prep(
     table, rejects, drop = _rejoin_duplicates(table, rejects, manifest, schema)
     prep_stage.sort_rejects(rejects, schema)
     rows = shards[-1].record.shard.rows[1]  # the last shard ends at the last row
-    prep_stage.finish(table, rejects, cfg, schema, rows)
+    if warnings := prep_stage.finish(table, rejects, cfg, schema, rows):
+        summary["warnings"] = warnings
     summary.update(prep_stage.describe(table, rejects, schema, rows, out))
     with artifacts.Builder(
         out, stage="preprocess", params=params, inputs=inputs, key=key, seed=cfg.seed

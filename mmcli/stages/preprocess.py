@@ -52,6 +52,7 @@ from mmcli.stages.schema import (
     SPLIT_NAMES,
     column_slugs,
     infer_schema,
+    is_number,
     label_of,
     parse_number,
 )
@@ -494,13 +495,93 @@ def assign_splits(targets: np.ndarray, task: str, val: float, test: float, seed:
     )
     for idx in groups:
         idx = rng.permutation(idx)
-        n_test = int(round(len(idx) * test))
-        n_val = int(round(len(idx) * val))
-        if n_test + n_val >= len(idx):  # tiny group: keep at least one row for training
-            n_test, n_val = min(n_test, max(len(idx) - 1, 0)), 0
+        n_test, n_val = _group_sizes(len(idx), val, test)
         splits[idx[:n_test]] = "test"
         splits[idx[n_test : n_test + n_val]] = "val"
     return splits.tolist()
+
+
+def _group_sizes(rows: int, val: float, test: float) -> tuple[int, int]:
+    """Test and val rows of a group (a class) of ``rows``; at least one stays for training."""
+    n_test, n_val = int(round(rows * test)), int(round(rows * val))
+    if n_test + n_val >= rows:  # tiny group
+        n_test, n_val = min(n_test, max(rows - 1, 0)), 0
+    return n_test, n_val
+
+
+def planned_splits(df: pd.DataFrame, schema: TableSchema, cfg: PreprocessConfig) -> list[str]:
+    """The splits the manifest's rows with a target would get, before any is decoded."""
+    target = schema.target
+    values = [v for v in df[target.name].tolist() if v is not None]
+    if target.task == "classification":
+        index = {c: i for i, c in enumerate(target.classes or [])}
+        groups = np.array([index.get(label_of(v), -1) for v in values])
+    else:
+        groups = np.zeros(len(values))
+    return assign_splits(groups, target.task, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+
+
+def check_splits(
+    splits: list[str | None], cfg: PreprocessConfig, schema: TableSchema, df: pd.DataFrame | None
+) -> list[str]:
+    """Warnings about a split that gives no rows to val or test (train then never stops
+    early, evaluate has nothing to score). When the target looks like the wrong column (a
+    number read as classes, a label nearly every row has its own of) that is refused:
+    a DataError before any file is decoded. ``df`` (the manifest) tells those apart."""
+    effects = {
+        "val": "train keeps its last epoch, with no early stopping",
+        "test": "evaluate needs --split val, or a new labelled table",
+    }
+    if schema.split_column:
+        empty = [name for name in ("val", "test") if name not in splits]
+        return [
+            f"the {schema.split_column!r} column gives no {name} rows: {effects[name]}"
+            for name in empty
+        ]
+    asked = (("val", cfg.val_fraction), ("test", cfg.test_fraction))
+    empty = [name for name, share in asked if share > 0 and name not in splits]
+    if not empty:
+        return []
+    target = schema.target
+    what = " and ".join(empty)
+    rows = len(splits)
+    if target.task == "classification":
+        k = len(target.classes or [])
+        need = _class_rows_needed(cfg, empty)
+        why = (
+            f"{k} classes in {rows} rows, and a class gives rows to {what} only with "
+            f"{need} rows or more"
+        )
+        values = [] if df is None else [v for v in df[target.name].tolist() if v is not None]
+        wrong = None
+        if values and all(is_number(v) for v in values):
+            wrong = "the target holds numbers: --task regression (or --task auto) predicts them"
+        elif values and k > rows // 2:
+            wrong = (
+                f"nearly every value of {target.name!r} is different: is it the label? "
+                f"The manifest has: {list(df.columns)}"  # type: ignore[union-attr]
+            )
+        if wrong:
+            raise DataError(
+                f"{cfg.manifest}: the split leaves no rows for {what}: {why}", hint=wrong
+            )
+    else:
+        share = min(share for name, share in asked if name in empty)
+        why = f"{rows} rows with a {share:g} share make no row"
+    return [
+        f"the split leaves no rows for {what} ({why}): "
+        + "; ".join(effects[name] for name in empty)
+        + f". Add rows, or set --{empty[0]}-fraction 0 to say so"
+    ]
+
+
+def _class_rows_needed(cfg: PreprocessConfig, splits: list[str]) -> int | str:
+    """The fewest rows a class needs to give one to each of ``splits`` (val, test)."""
+    for n in range(2, 10_000):
+        n_test, n_val = _group_sizes(n, cfg.val_fraction, cfg.test_fraction)
+        if all({"test": n_test, "val": n_val}[name] for name in splits):
+            return n
+    return "many"
 
 
 def shard_rows(rows: int, shard: tuple[int, int] | None) -> tuple[int, int]:
@@ -533,7 +614,12 @@ def run(
     df = read_table(cfg.manifest)
     if len(df) == 0:
         raise DataError(f"{cfg.manifest}: the manifest has a header but no rows")
-    schema = infer_schema(df, cfg)  # from every row, so that all shards agree
+    inferred = infer_schema(df, cfg, root)  # from every row, so that all shards agree
+    schema = inferred.schema
+    if not schema.split_column:  # a wrong target is refused before any file is decoded
+        check_splits(planned_splits(df, schema, cfg), cfg, schema, df)  # (warnings: finish's)
+    # Said after the counts, in every summary of this artifact (up-to-date ones too).
+    notes: dict[str, Any] = {"task_rule": inferred.task_rule, "warnings": inferred.warnings}
     shard = cfg.shard_numbers()
     start, stop = shard_rows(len(df), shard)
     part = df.iloc[start:stop].reset_index(drop=True)
@@ -557,7 +643,7 @@ def run(
         return done
     return _build(
         cfg, part, (start, stop), len(df), schema, root, manifest, sources, force, summary,
-        progress,
+        notes, progress,
     )  # fmt: skip
 
 
@@ -572,6 +658,7 @@ def _build(
     sources: Sources,
     force: bool,
     summary: dict[str, Any],
+    notes: dict[str, Any],
     progress: Progress,
 ) -> dict[str, Any]:
     """Decode and check ``part``, manifest rows ``rows`` of ``total`` (a shard's, or all),
@@ -607,8 +694,9 @@ def _build(
         build.key = _key(cfg, manifest["sha256"], build.inputs["files"])
         table, rejects = prepared.table, prepared.rejects
         if shard is None:
-            finish(table, rejects, cfg, schema, total)
+            notes["warnings"] += finish(table, rejects, cfg, schema, total)
         summary.update(describe(table, rejects, schema, stop - start, cfg.out))
+        summary.update({k: v for k, v in notes.items() if v})
         if shard is not None:
             summary["shard"] = f"{shard[0]}/{shard[1]}"
             build.info["shard"] = {"index": shard[0], "count": shard[1], "rows": [start, stop]}
@@ -690,8 +778,9 @@ def finish(
     cfg: PreprocessConfig,
     schema: TableSchema,
     rows: int,
-) -> None:
-    """What needs every row: refuse an empty or too-rejected result, assign the splits."""
+) -> list[str]:
+    """What needs every row: refuse an empty or too-rejected result, assign the splits.
+    Returns warnings about the splits (a split column without val or test rows)."""
     if len(table) == 0:
         raise DataError(
             f"{cfg.manifest}: every row was rejected",
@@ -708,6 +797,7 @@ def finish(
         )
     if not (table["_split"] == "train").any():
         raise DataError(f"{cfg.manifest}: no rows in the train split")
+    return check_splits(table["_split"].tolist(), cfg, schema, None)
 
 
 def describe(

@@ -5,11 +5,14 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mmcli.artifacts.records import Column, TableSchema, Target
 from mmcli.config import PreprocessConfig
 from mmcli.errors import DataError, UsageError
+from mmcli.io.sniff import file_kind
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,7 +82,7 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     """Whether a cell is a number, for telling a column's type (one out of range is)."""
     try:
         return parse_number(value) is not None
@@ -118,7 +121,7 @@ def infer_type(values: list[Any]) -> str:
     # count stops once more than 5% are not numbers: a text column is known in a few cells.
     misses = 0
     for value in present:
-        misses += not _is_number(value)
+        misses += not is_number(value)
         if misses > 0.05 * len(present):
             break
     else:
@@ -132,20 +135,34 @@ def infer_type(values: list[Any]) -> str:
     return "text"
 
 
-def infer_task(values: list[Any]) -> str:
+#: Integer labels with at most this many distinct values are classes; more are a number.
+MAX_INTEGER_CLASSES = 20
+
+
+def infer_task(values: list[Any]) -> tuple[str, str]:
+    """The task a target's values suggest, and the rule that decided it, as said to the
+    user with the flag that overrides it."""
     present = [v for v in values if v is not None]
-    if present and all(_is_number(v) for v in present):
-        numbers = [_number_or_none(v) for v in present]
-        if all(float(n).is_integer() for n in numbers if n is not None) and len(set(numbers)) <= 20:
-            return "classification"
-        return "regression"
-    return "classification"
+    if present and all(is_number(v) for v in present):
+        numbers = {_number_or_none(v) for v in present} - {None}
+        if all(float(n).is_integer() for n in numbers):  # type: ignore[arg-type]
+            if len(numbers) <= MAX_INTEGER_CLASSES:
+                return "classification", (
+                    f"{len(numbers)} distinct integer values (at most {MAX_INTEGER_CLASSES} "
+                    "make classes); --task regression predicts them as numbers"
+                )
+            return "regression", (
+                f"{len(numbers)} distinct integer values (over the {MAX_INTEGER_CLASSES} "
+                "that make classes); --task classification treats them as classes"
+            )
+        return "regression", "numbers with fractions; --task classification treats them as classes"
+    return "classification", "labels that are not all numbers"
 
 
 def class_names(values: list[Any]) -> list[str]:
     """Sorted class names; numerically when every label is a number (2 before 10)."""
     names = sorted({_label(v) for v in values if v is not None})
-    if names and all(_is_number(n) for n in names):
+    if names and all(is_number(n) for n in names):
         names.sort(key=lambda n: float(n))
     return names
 
@@ -161,8 +178,22 @@ def label_of(value: Any) -> str:
     return _label(value)
 
 
-def infer_schema(df: pd.DataFrame, cfg: PreprocessConfig) -> TableSchema:
-    """Decide each column's role and type; the result is stored in the artifact."""
+@dataclass
+class Inferred:
+    """What ``infer_schema`` decided, and what the user should hear about it."""
+
+    schema: TableSchema
+    #: How --task auto chose the task (None when --task was given).
+    task_rule: str | None = None
+    #: Decisions a user may not expect, each with the flag that changes it.
+    warnings: list[str] = field(default_factory=list)
+
+
+def infer_schema(df: pd.DataFrame, cfg: PreprocessConfig, root: Path | None = None) -> Inferred:
+    """Decide each column's role and type; the schema is stored in the artifact.
+
+    ``root`` (the data folder) lets a column of paths without extensions be known by
+    its files' first bytes."""
     columns = list(df.columns)
     # A video's soundtrack column may be named too (only to ignore it); checked below.
     unknown = sorted(
@@ -183,9 +214,22 @@ def infer_schema(df: pd.DataFrame, cfg: PreprocessConfig) -> TableSchema:
     id_column = cfg.id_column or ("id" if "id" in columns else None)
     if id_column and id_column not in columns:
         raise UsageError(f"--id-column {id_column!r} is not in the manifest")
+    if id_column == cfg.target:
+        raise DataError(
+            f"{cfg.manifest}: the target {cfg.target!r} is the id column: ids name rows, "
+            "they are no label to learn",
+            hint=f"name the label column with --target; the manifest has: {columns}",
+        )
     split_column = SPLIT_COLUMN if SPLIT_COLUMN in columns else None
     target_values = df[cfg.target].tolist()
-    task = cfg.task if cfg.task != "auto" else infer_task(target_values)
+    inferred = Inferred(schema=None)  # type: ignore[arg-type]  # set below
+    task = cfg.task
+    if task == "auto":
+        task, inferred.task_rule = infer_task(target_values)
+        if task == "regression" and "integer" in inferred.task_rule:
+            inferred.warnings.append(
+                f"target {cfg.target!r} is predicted as a number: " + inferred.task_rule
+            )
     classes = class_names(target_values) if task == "classification" else None
     if classes is not None and len(classes) < 2:
         raise DataError(f"{cfg.manifest}: target {cfg.target!r} has fewer than 2 classes")
@@ -195,6 +239,8 @@ def infer_schema(df: pd.DataFrame, cfg: PreprocessConfig) -> TableSchema:
             continue
         given = cfg.inputs.get(name)
         kind = given or infer_type(df[name].tolist())
+        if not given and kind in ("ignore", "text", "category"):
+            kind = _files_by_content(name, df[name].tolist(), kind, root, inferred.warnings)
         specs.append(Column(name=name, type=kind, inferred=given is None))
         if kind == "video":
             specs.append(_soundtrack(name, columns, cfg.inputs))
@@ -209,7 +255,7 @@ def infer_schema(df: pd.DataFrame, cfg: PreprocessConfig) -> TableSchema:
             f"{cfg.manifest}: no input columns besides the target",
             hint="declare them with --input COLUMN:TYPE",
         )
-    return TableSchema(
+    inferred.schema = TableSchema(
         columns=specs,
         target=Target(name=cfg.target, task=task, classes=classes),
         id_column=id_column,
@@ -225,6 +271,46 @@ def infer_schema(df: pd.DataFrame, cfg: PreprocessConfig) -> TableSchema:
         audio_max_seconds=cfg.audio_max_seconds,
         video_max_decoded_megapixels=cfg.video_max_decoded_megapixels,
     )
+    return inferred
+
+
+#: Files read to tell a column of paths without extensions by content.
+SNIFF_FILES = 8
+
+
+def _files_by_content(
+    name: str, values: list[Any], kind: str, root: Path | None, warnings: list[str]
+) -> str:
+    """``kind``, unless the column's cells are paths of media files without an extension:
+    then the kind their first bytes show, said in ``warnings``. A column of one-token cells
+    that look like paths but name no file there is kept as ``kind``, with a warning."""
+    cells = [str(v) for v in values if v is not None and str(v).strip()]
+    looks_like_paths = bool(cells) and all(
+        len(c) < 4096 and not any(ch.isspace() for ch in c) and not _suffix(c) for c in cells[:50]
+    )
+    if not looks_like_paths:
+        return kind
+    sample = list(dict.fromkeys(cells))[:SNIFF_FILES]
+    found = Counter(file_kind(c, root) for c in sample) if root is not None else Counter()
+    media = [(k, n) for k, n in found.most_common() if k is not None]
+    if media and media[0][1] == len(sample):
+        found_kind = media[0][0]
+        warnings.append(
+            f"column {name!r} holds {found_kind} files, known by their content (the paths "
+            f"have no extension); --input {name}:{kind} if it is not"
+        )
+        return found_kind
+    if any("/" in c or "\\" in c for c in sample):
+        seen = f"only {media[0][1]}" if media else "none"
+        warnings.append(
+            f"column {name!r} looks like file paths without an extension, but {seen} of "
+            f"the first {len(sample)} name media files in the data folder: used as "
+            f"{_AS[kind]}; --input {name}:image (or audio, video) if they are files"
+        )
+    return kind
+
+
+_AS = {"ignore": "an identifier (ignored)", "text": "text", "category": "a category"}
 
 
 def _soundtrack(video: str, columns: list[str], given: dict[str, str]) -> Column:

@@ -154,10 +154,13 @@ def _train(
             "task": task,
             "epochs": len(result.history),
             "best_epoch": result.best_epoch,
-            "val_score": best.get("val_score"),
-            "val_metric": "macro_f1" if task == "classification" else "r2",
         }
     )
+    if len(val_idx):
+        summary["val_score"] = best.get("val_score")
+        summary["val_metric"] = "macro_f1" if task == "classification" else "r2"
+    else:  # the split has no val rows (a split column without them, or --val-fraction 0)
+        summary["early_stopping"] = "off: no val rows, the last epoch is kept"
     weights = getattr(model, "fusion_weights", lambda: None)()
     if weights is not None:
         names = [c["name"] for c in architecture["columns"]]
