@@ -17,7 +17,6 @@ field itself, and ``json_schema_extra`` says what the field name alone cannot:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -440,13 +439,8 @@ def build(cls: type[StageConfig], flags: dict[str, Any], config_file: Path | Non
     try:
         return cls(**values)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "config"
-            got = (
-                ""
-                if err["type"] == "missing"
-                else f" (got {json.dumps(err.get('input'), default=str)})"
-            )
-            problems.append(f"{where.replace('_', '-')}: {err['msg']}{got}")
+        from mmcli.messages import problem
+
+        keys = list(cls.model_fields)
+        problems = [problem(err, keys) for err in exc.errors()]
         raise UsageError("invalid parameters: " + "; ".join(problems)) from None

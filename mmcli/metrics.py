@@ -20,6 +20,20 @@ LOWER_IS_BETTER = frozenset({"mae", "rmse", "log_loss", "mean_baseline_mae"})
 
 _GATE_SYNTAX = "expected METRIC=NUMBER, e.g. macro_f1=0.8 (several: a=0.5,b=0.7)"
 
+#: The numbers metrics.json holds at its top level, by task: what a gate may name.
+GATE_METRICS = {
+    "classification": (
+        "accuracy",
+        "balanced_accuracy",
+        "macro_f1",
+        "weighted_f1",
+        "log_loss",
+        "roc_auc",
+        "majority_baseline_accuracy",
+    ),
+    "regression": ("mae", "rmse", "r2", "mean_baseline_mae"),
+}
+
 
 def _r(x: float) -> float:
     return round(float(x), 6)
@@ -277,6 +291,29 @@ def parse_gates(specs: list[str]) -> list[tuple[str, float]]:
                 raise UsageError(f"--fail-under {part!r}: {_GATE_SYNTAX}")
             gates.append((name, bound))
     return gates
+
+
+def check_gate_names(gates: list[tuple[str, float]], task: str | None = None) -> None:
+    """Refuse a gate on a metric ``task`` never has (any task's, when None), before any
+    work: a typo found after a long evaluation wastes it. UsageError names the nearest."""
+    from mmcli.messages import did_you_mean
+
+    tasks = [task] if task else list(GATE_METRICS)
+    known = [name for t in tasks for name in GATE_METRICS[t]]
+    for name, _ in gates:
+        if name in known:
+            continue
+        other = next((t for t, names in GATE_METRICS.items() if name in names), None)
+        if other:
+            raise UsageError(
+                f"--fail-under {name}: {name!r} is a {other} metric, and this model's task "
+                f"is {task}",
+                hint=f"gate on one of: {', '.join(known)}",
+            )
+        raise UsageError(
+            f"--fail-under {name}: no metric {name!r}{did_you_mean(name, known)}",
+            hint=f"gate on one of: {', '.join(known)}",
+        )
 
 
 def check_gates(metrics: dict[str, Any], gates: list[tuple[str, float]]) -> list[str]:

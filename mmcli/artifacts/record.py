@@ -377,7 +377,8 @@ def load(
     if stages and record.stage not in stages:
         raise MissingInputError(
             f"{path}: is {'an' if record.stage[0] in 'aeiou' else 'a'} {record.stage} "
-            f"artifact, expected {' or '.join(stages)}"
+            f"artifact, expected {' or '.join(stages)}",
+            hint=_wrong_stage_hint(path, record.stage, stages),
         )
     if stages and record.shard and not shards_ok:
         shard = record.shard
@@ -387,6 +388,28 @@ def load(
             hint=f"join the {shard.count} shards first: mmcli merge SHARD... --out DIR",
         )
     return Artifact(path, record)
+
+
+#: The chain's stages in order, for saying which command comes next.
+CHAIN = ("preprocess", "extract-features", "fuse", "train", "evaluate")
+
+
+def _wrong_stage_hint(path: Path, stage: str, expected: tuple[str, ...]) -> str | None:
+    """The next command, when ``path`` is earlier in the chain than expected; a swap of two
+    arguments, when it is later."""
+    if stage not in CHAIN or not all(e in CHAIN for e in expected):
+        return None
+    at = CHAIN.index(stage)
+    later = [CHAIN.index(e) for e in expected if CHAIN.index(e) > at]
+    if not later:
+        return f"did you swap two arguments? A {stage} artifact goes in another place"
+    target = CHAIN[min(later)]
+    if min(later) == at + 1:
+        return f"run `mmcli {target} {path} --out DIR` first, and pass DIR here"
+    return (
+        f"run `mmcli {CHAIN[at + 1]} {path} --out DIR` first, and the stages after it "
+        f"up to {target}; pass the {target} artifact here"
+    )
 
 
 def read_record(record_path: Path) -> Record:

@@ -247,12 +247,14 @@ def parse(raw: Any) -> Record:
     try:
         return _ADAPTER.validate_python(raw)  # type: ignore[no-any-return]
     except ValidationError as exc:
-        first = exc.errors()[0]
+        from mmcli.messages import problem
+
+        first = dict(exc.errors()[0])
         loc = list(first["loc"])
         if loc and loc[0] in STAGES:  # the union's tag, not a field of the record
             loc = loc[1:]
-        where = ".".join(str(p) for p in loc) or "the record"
-        raise RecordError(f"{where}: {first['msg']}") from None
+        first["loc"] = loc or ["the record"]
+        raise RecordError(problem(first, dashes=False)) from None
 
 
 def dump(record: Record) -> dict[str, Any]:

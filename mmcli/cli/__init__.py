@@ -31,6 +31,7 @@ from mmcli.cli import (
     train,
 )
 from mmcli.cli._common import Interrupted
+from mmcli.cli._help import Command, Group, epilog
 from mmcli.cli._stage import StageCommand
 from mmcli.errors import EXIT_INTERRUPTED
 
@@ -58,12 +59,15 @@ app = typer.Typer(
     # Plain help text: rich's help renderer alone takes ~0.25 s to import, and
     # `mmcli --help` must answer in a blink. Progress bars still use rich.
     rich_markup_mode=None,
-    add_completion=False,
+    cls=Group,  # commands in sections: pipeline stages, then tools
+    add_completion=True,  # --install-completion for bash, zsh, fish and PowerShell
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 for _name, _function in COMMANDS:
-    app.command(_name, cls=StageCommand if hasattr(_function, "stage") else None)(_function)
+    app.command(
+        _name, cls=StageCommand if hasattr(_function, "stage") else Command, epilog=epilog(_name)
+    )(_function)
 
 
 def _version(value: bool) -> None:

@@ -40,6 +40,7 @@ ConfigOpt = Annotated[
         help="YAML or TOML file of this stage's parameters (keys spelled as the flags; "
         "flags given on the command line win).",
         dir_okay=False,
+        metavar="FILE",
     ),
 ]
 

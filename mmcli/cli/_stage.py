@@ -37,6 +37,7 @@ from mmcli.cli._common import (
     WaitOpt,
     execute,
 )
+from mmcli.cli._help import METAVARS, Command
 
 #: The options stage commands share (mmcli/cli/_common.py), by parameter name.
 COMMON: dict[str, tuple[Any, Any]] = {
@@ -141,7 +142,9 @@ class Stage:
         return command
 
     def _options(self, model: Any) -> list[Option]:
-        required = "config" not in self.common  # without --config, flags are all there is
+        # Without --config, flags are all there is; with it, the paths (arguments) are
+        # still given on the command line, and other required values may be in the file.
+        required = "config" not in self.common
         own = model.__dict__.get("__annotations__", {})
         names = sorted(model.model_fields, key=lambda name: name not in own)  # own first
         return [
@@ -164,7 +167,11 @@ class StageCommand(TyperCommand):
         assert self.callback is not None
         stage: Stage = self.callback.__wrapped__.stage  # type: ignore[attr-defined]
         info = CommandInfo(
-            name=self.name, callback=stage.function(), context_settings=self.context_settings
+            name=self.name,
+            cls=Command,
+            callback=stage.function(),
+            context_settings=self.context_settings,
+            epilog=self.epilog,
         )
         return get_command_from_info(
             info, pretty_exceptions_short=True, rich_markup_mode=self.rich_markup_mode
@@ -212,15 +219,18 @@ def _option(name: str, info: Any, hook: Hook | None, required: bool) -> Option:
         cli_type = _without_none(info.annotation)
         if cli_type not in _PLAIN and get_origin(cli_type) is not list:
             raise TypeError(f"{name}: {cli_type} has no shell spelling; give it a Hook")
+    placeholder = METAVARS.get(cli_type, "VALUE")
+    if cli_type in (int, float, Path):
+        cli_type = str  # pydantic converts it, in plain words when it cannot (mmcli.messages)
     help_text = info.description or ""
     shown = _shown_default(info)
     if shown is not None:
         help_text += f" (default: {shown})"
-    metavar = extra.get("metavar") or (f"[{'|'.join(choices)}]" if choices else None)
+    metavar = extra.get("metavar") or (f"[{'|'.join(choices)}]" if choices else placeholder)
     flags = _flags_of(name, info)
-    required = required and info.is_required()
+    required = (required or bool(extra.get("argument"))) and info.is_required()
     if extra.get("argument"):
-        param: Any = typer.Argument(help=help_text, metavar=metavar)
+        param: Any = typer.Argument(help=help_text, metavar=extra.get("metavar", name.upper()))
     else:
         param = typer.Option(*flags, help=help_text, metavar=metavar)
     annotation = Annotated[cli_type if required else cli_type | None, param]  # type: ignore[operator]

@@ -18,6 +18,7 @@ def command(
         str,
         typer.Option(
             "--format",
+            metavar="[table|md]",
             help="table (rich on a terminal) or md (Markdown, e.g. for a pull-request comment).",
         ),
     ] = "table",

@@ -12,7 +12,10 @@ from mmcli.cli._common import DebugOpt, JsonOpt, execute
 def command(
     modality: Annotated[
         str | None,
-        typer.Option(help="Only this modality: image, audio, text, number or category."),
+        typer.Option(
+            help="Only this modality: image, audio, text, number or category.",
+            metavar="MODALITY",
+        ),
     ] = None,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,

@@ -21,7 +21,9 @@ def command(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Say which stages would run and why; change nothing.")
     ] = False,
-    until: Annotated[str | None, typer.Option(help="Stop after this stage.")] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Stop after this stage.", metavar="STAGE")
+    ] = None,
     force: ForceOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,

@@ -24,7 +24,7 @@ from mmcli import artifacts
 from mmcli.artifacts.hashing import file_sha256
 from mmcli.artifacts.record import relative_to
 from mmcli.config import EvaluateConfig
-from mmcli.errors import DataError, MissingInputError
+from mmcli.errors import DataError, MissingInputError, MmcliError
 from mmcli.stages import Progress, no_progress, staleness
 
 
@@ -36,10 +36,12 @@ def run(
     dry_run: bool = False,
 ) -> dict[str, Any]:
     """Evaluate; the summary's ``gates`` entry says whether every --fail-under gate passed."""
-    from mmcli.metrics import check_gates, parse_gates
+    from mmcli.metrics import check_gate_names, check_gates, parse_gates
 
     gates = parse_gates(cfg.fail_under)
-    model_art = artifacts.load(cfg.model, stages=("train",))
+    check_gate_names(gates)
+    model_art = _load_model(cfg)
+    check_gate_names(gates, model_art.record.task)  # before any work
     data = artifacts.load(cfg.data, stages=("fuse", "preprocess"))
     if data.fingerprint != model_art.record.inputs.upstream.fingerprint:
         raise DataError(
@@ -70,6 +72,22 @@ def run(
         "passed": not failures,
     }
     return summary
+
+
+def _load_model(cfg: EvaluateConfig) -> artifacts.Artifact:
+    """The MODEL artifact; when it is not one but DATA is, the error says they are swapped."""
+    try:
+        return artifacts.load(cfg.model, stages=("train",))
+    except MissingInputError as exc:
+        try:
+            swapped = artifacts.load(cfg.data, stages=("train",))
+        except MmcliError:
+            raise exc from None
+        raise MissingInputError(
+            exc.message,
+            hint=f"did you swap MODEL and DATA? {swapped.path} is the model: "
+            f"`mmcli evaluate {cfg.data} {cfg.model}`",
+        ) from None
 
 
 def _evaluate(

@@ -21,6 +21,8 @@ from typing import Any
 
 from mmcli import config as cfgs
 from mmcli.errors import UsageError
+from mmcli.messages import did_you_mean
+from mmcli.metrics import check_gate_names, parse_gates
 from mmcli.stages import Progress, no_progress
 
 STAGES = ("preprocess", "extract-features", "fuse", "train", "evaluate")
@@ -40,7 +42,8 @@ def plan(path: Path) -> list[tuple[str, Any]]:
     unknown = sorted(set(spec) - {"manifest", "out", *STAGES})
     if unknown:
         raise UsageError(
-            f"{path}: unknown keys {unknown}",
+            f"{path}: unknown key {unknown[0]!r}"
+            + did_you_mean(unknown[0], ["manifest", "out", *STAGES]),
             hint=f"a pipeline has manifest, out and sections {', '.join(STAGES)}",
         )
     if "manifest" not in spec:
@@ -66,9 +69,12 @@ def plan(path: Path) -> list[tuple[str, Any]]:
     configs, problems = [], []
     for stage in stages:
         try:
-            configs.append(
-                (stage, cfgs.build(_CLASSES[stage], {**sections[stage], **paths[stage]}, None))
-            )
+            cfg = cfgs.build(_CLASSES[stage], {**sections[stage], **paths[stage]}, None)
+            if stage == "evaluate":  # a typo in a gate is found now, not after training
+                task = sections["preprocess"].get("task", "auto")
+                task = None if task == "auto" else task
+                check_gate_names(parse_gates(cfg.fail_under), task)
+            configs.append((stage, cfg))
         except UsageError as exc:
             problems.append(f"{stage}: {exc.message}")
     if problems:

@@ -75,9 +75,9 @@ def test_a_writer_that_leaves_out_a_field_publishes_nothing(tmp_path):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda r: r.pop("outputs"), r"damaged record \(outputs: Field required\)"),
+        (lambda r: r.pop("outputs"), r"damaged record \(outputs: required, and not given\)"),
         (lambda r: r.update(key="not a hash"), r"damaged record \(key: String should match"),
-        (lambda r: r.update(surprise=1), r"damaged record \(surprise: Extra inputs"),
+        (lambda r: r.update(surprise=1), r"damaged record \(surprise: unknown key\)"),
         (lambda r: r.update(stage="deploy"), r"damaged record"),
         (lambda r: r.update(format=1), r"built by an older mmcli \(record format 1"),
         (lambda r: r.update(format=99), r"not a record this mmcli reads \(format 99\)"),

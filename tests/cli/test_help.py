@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import typer
 from conftest import invoke
 
 from mmcli import __version__
-from mmcli.cli import COMMANDS
+from mmcli.cli import COMMANDS, _help, app
 
 HEAVY = ("torch", "librosa", "pandas", "sklearn", "numpy", "PIL", "matplotlib")
 
@@ -71,3 +74,36 @@ def test_installed_script_runs_and_maps_errors(tmp_path):
 def test_unknown_flag_is_a_usage_error():
     result = invoke("preprocess", "x.csv", "--no-such-flag")
     assert result.exit_code == 2
+
+
+def test_top_help_groups_commands_with_their_whole_first_sentence():
+    text = invoke("--help").stdout
+    sections = [line for line in text.splitlines() if line and not line.startswith(" ")]
+    assert sections[-4:] == [
+        "Pipeline stages:",
+        "Using a model:",
+        "Running and checking the chain:",
+        "Tools:",
+    ]
+    listed = [name for _, names in _help.SECTIONS for name in names]
+    assert sorted(listed) == sorted(name for name, _ in COMMANDS)
+    commands = text.split("Pipeline stages:")[1]
+    assert "..." not in commands  # no first sentence cut short
+    assert "--install-completion" in text
+
+
+@pytest.mark.parametrize("name", [name for name, _ in COMMANDS])
+def test_help_shows_no_python_types_and_ends_with_examples(name):
+    text = invoke(name, "--help").stdout
+    assert not re.search(r"<(str|int|float|path|file|dir)>", text), text
+    examples = text.split("Examples:")[1].split()
+    assert examples.count("mmcli") == len(_help.EXAMPLES[name]) >= 1
+
+
+@pytest.mark.parametrize("example", [e for examples in _help.EXAMPLES.values() for e in examples])
+def test_every_example_parses(example):
+    """Each example's flags exist and its values have the right shape (nothing runs)."""
+    name, *args = shlex.split(example)[1:]
+    command = typer.main.get_command(app).get_command(None, name)
+    # make_context parses every flag and argument; --help exits before any work.
+    command.make_context(name, args, resilient_parsing=False)

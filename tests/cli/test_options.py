@@ -90,7 +90,7 @@ def test_help_shows_each_field_with_its_default(name):
     arguments = [f for f, info in fields.items() if (info.json_schema_extra or {}).get("argument")]
     shown_arguments = _entries(text, "Arguments") if arguments else []
     assert [head.split()[0] for head, _ in shown_arguments] == [
-        (fields[f].json_schema_extra or {}).get("metavar", f) for f in arguments
+        (fields[f].json_schema_extra or {}).get("metavar", f.upper()) for f in arguments
     ]
     for field, (_, help_text) in zip(arguments, shown_arguments, strict=True):
         assert help_text.startswith(fields[field].description), field
