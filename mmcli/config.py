@@ -328,17 +328,23 @@ class TrainConfig(StageConfig):
 
 
 class EvaluateConfig(StageConfig):
-    PATH_FIELDS = ("model", "data", "out")
+    PATH_FIELDS = ("model", "data", "out", "data_root")
     model: Path = Field(description="A train artifact.", json_schema_extra=_ARGUMENT)
     data: Path = Field(
-        description="The artifact it was trained on (fuse, or preprocess for e2e models).",
+        description="The artifact it was trained on (fuse, or preprocess for e2e models), "
+        "or a new labelled table (CSV, TSV, Parquet, JSONL) run through the model's chain.",
         json_schema_extra=_ARGUMENT,
     )
     out: Path = Field(
         Path("eval"), description="Output artifact folder.", json_schema_extra=_OUT_FLAGS
     )
     split: Literal["train", "val", "test", "all"] = Field(
-        "test", description="Which rows are scored."
+        "test", description="Which rows of an artifact are scored (a table: all of them)."
+    )
+    data_root: Path | None = Field(
+        None,
+        description="For a table: the folder its relative paths resolve against.",
+        json_schema_extra={"default_text": "the table's folder"},
     )
     fail_under: list[str] = Field(
         default_factory=list,

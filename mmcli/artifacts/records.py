@@ -228,6 +228,10 @@ class TrainRecord(_Tabled):
 
 class EvaluateRecord(Record):
     stage: Literal["evaluate"]
+    #: Scored on a new table (``evaluate MODEL TABLE``): the schema it was decoded with and
+    #: its data folder, so that ``status`` sees a changed table or media file.
+    table: TableSchema | None = Field(None, alias="schema")
+    paths: Paths | None = None
 
 
 AnyRecord = Annotated[

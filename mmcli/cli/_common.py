@@ -77,21 +77,26 @@ class Reporter:
             self._bar.stop()
 
     def __call__(self, task: str, done: int, total: int | None) -> None:
+        """Report ``done`` of ``total``. A task ``"name | detail"`` is one bar whose detail
+        changes (training's losses); in plain lines each detail is printed (one per epoch)."""
         if not self.enabled:
             return
+        name, _, detail = task.partition(" | ")
         if self._bar is not None:
-            if task not in self._tasks:
-                self._tasks[task] = self._bar.add_task(task, total=total)
-            self._bar.update(self._tasks[task], completed=done, total=total)
+            shown = f"{name} {detail}" if detail else name
+            if name not in self._tasks:
+                self._tasks[name] = self._bar.add_task(shown, total=total)
+            self._bar.update(self._tasks[name], completed=done, total=total, description=shown)
             return
         # Plain lines: the first, the last, and at most one every 2 seconds in between.
         now = time.monotonic()
         finished = total is not None and done >= total
-        if task in self._last and not finished and now - self._last[task] < 2.0:
+        if name in self._last and not finished and not detail and now - self._last[name] < 2.0:
             return
-        self._last[task] = now
+        self._last[name] = now
         count = f" {done}/{total}" if total else ""
-        print(f"{self.command}: {task}{count}", file=sys.stderr, flush=True)
+        detail = f": {detail}" if detail else ""
+        print(f"{self.command}: {name}{count}{detail}", file=sys.stderr, flush=True)
 
 
 def execute(
@@ -101,8 +106,10 @@ def execute(
     json_out: bool,
     quiet: bool,
     debug: bool,
+    show: bool = True,
 ) -> dict[str, Any]:
-    """Run one command: progress, errors mapped to exit codes, summary rendered."""
+    """Run one command: progress, errors mapped to exit codes, summary rendered (unless
+    ``show`` is off and not ``json_out``: the command printed its parts as they came)."""
     if int(os.environ.get("RANK", "0")) > 0:  # one of torchrun's processes: rank 0 reports
         quiet, json_out = True, False
     try:
@@ -127,7 +134,7 @@ def execute(
             hint="this is a bug in mmcli; rerun with --debug for the traceback",
         )
         raise typer.Exit(EXIT_INTERNAL) from None
-    render(summary, json_out=json_out, quiet=quiet)
+    render(summary, json_out=json_out, quiet=quiet or not show)
     return summary
 
 
@@ -138,8 +145,10 @@ def error(message: str, hint: str | None = None) -> None:
 
 
 def render(summary: dict[str, Any], *, json_out: bool, quiet: bool) -> None:
+    """The summary on stdout; on stderr when the output itself went to stdout (``--out -``)."""
+    stream = sys.stderr if summary.get("out") == "-" else sys.stdout
     if json_out:
-        print(json.dumps(summary, indent=2, sort_keys=True, default=str))
+        print(json.dumps(summary, indent=2, sort_keys=True, default=str), file=stream)
         return
     if quiet:
         return
@@ -151,10 +160,10 @@ def render(summary: dict[str, Any], *, json_out: bool, quiet: bool) -> None:
         line += f" -> {out}"
     if status == "up-to-date":
         line += " (inputs and parameters unchanged; --force rebuilds)"
-    print(line)
+    print(line, file=stream)
     rest = {k: v for k, v in summary.items() if k not in ("stage", "status", "out")}
     for item in item_lines(rest):
-        print(item)
+        print(item, file=stream)
 
 
 def item_lines(items: dict[str, Any], indent: int = 2) -> list[str]:

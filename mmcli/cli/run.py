@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from mmcli.cli._common import DebugOpt, ForceOpt, JsonOpt, QuietOpt, error, execute
+from mmcli.cli._common import DebugOpt, ForceOpt, JsonOpt, QuietOpt, error, execute, render
 from mmcli.errors import EXIT_GATE
 
 
@@ -30,25 +31,25 @@ def command(
     debug: DebugOpt = False,
 ) -> None:
     """Run the whole chain from one pipeline file, skipping stages that are up to date."""
+    # Each stage's summary prints as soon as it ends, its progress as it goes (stderr),
+    # as the single commands print theirs; --json prints one summary at the end.
+    show = None if json_out or quiet else _show
 
     def action(progress):  # type: ignore[no-untyped-def]
         from mmcli.stages import pipeline as pipe
 
-        return pipe.run(pipeline, dry_run=dry_run, until=until, force=force, progress=progress)
+        return pipe.run(
+            pipeline, dry_run=dry_run, until=until, force=force, progress=progress, on_stage=show
+        )
 
-    summary = (
-        execute("run", action, json_out=True, quiet=quiet, debug=debug)
-        if json_out
-        else (execute("run", action, json_out=False, quiet=True, debug=debug))
-    )
-    if not json_out and not quiet:
-        for stage in summary["stages"]:
-            line = f"{stage['stage']}: {stage['status']} -> {stage.get('out', '')}"
-            if stage.get("why"):
-                line += f" ({stage['why']})"
-            print(line)
+    summary = execute("run", action, json_out=json_out, quiet=quiet, debug=debug, show=False)
     gates = summary.get("gates")
     if gates and not gates["passed"]:
         for failure in gates["failures"]:
             error(f"quality gate failed: {failure}")
         raise typer.Exit(EXIT_GATE)
+
+
+def _show(summary: dict[str, Any]) -> None:
+    render(summary, json_out=False, quiet=False)
+    sys.stdout.flush()

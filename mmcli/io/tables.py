@@ -11,6 +11,7 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -135,8 +136,31 @@ def write_table(df: pd.DataFrame, path: str | Path) -> None:
     elif fmt == "jsonl":
         df.to_json(path, orient="records", lines=True, force_ascii=False)
     else:
-        safe = df.map(_neutralise) if len(df) else df
-        safe.to_csv(path, index=False, sep="\t" if fmt == "tsv" else ",")
+        write_csv(df, path, sep="\t" if fmt == "tsv" else ",")
+
+
+def write_csv(df: pd.DataFrame, target: Any, sep: str = ",") -> None:
+    """CSV to a path or an open text stream (``sys.stdout``), formula-like cells quoted."""
+    safe = df.map(_neutralise) if len(df) else df
+    safe.to_csv(target, index=False, sep=sep)
+
+
+def read_stdin_table(scratch: Path) -> pd.DataFrame:
+    """A table piped in on stdin: JSONL when it starts with ``{``, else CSV. It is spooled
+    to ``scratch`` first and read as that file is (the same checks, any size)."""
+    import shutil
+    import sys
+
+    spool = scratch / "stdin"
+    with open(spool, "wb") as f:
+        shutil.copyfileobj(sys.stdin.buffer, f)
+    with open(spool, "rb") as f:
+        head = f.read(4096).lstrip()
+    named = spool.rename(scratch / ("stdin.jsonl" if head.startswith(b"{") else "stdin.csv"))
+    try:
+        return read_table(named)
+    except (DataError, MissingInputError) as exc:
+        raise type(exc)(exc.message.replace(str(named), "stdin"), hint=exc.hint) from None
 
 
 def _neutralise(value: object) -> object:

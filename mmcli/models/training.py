@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,6 +102,7 @@ def fit(
     augment_rows: set[int] | None = None,
     workers: int = 0,
     device: torch.device | None = None,
+    score_name: str = "score",
 ) -> FitResult:
     """Train ``model`` in place, leaving it with the weights of the best val epoch.
 
@@ -119,6 +121,7 @@ def fit(
     result = FitResult()
     dataset = RowDataset(inputs, augment, augment_rows) if augment else None
     best_loss, best_state, waited = float("inf"), copy.deepcopy(model.state_dict()), 0
+    started = time.monotonic()
     for epoch in range(1, epochs + 1):
         model.train()
         chunks = _epoch_batches(train_t, batch_size, sample_weights, generator)
@@ -134,7 +137,6 @@ def fit(
         else:
             val_loss = entry["train_loss"]
         result.history.append(entry)
-        progress("training epochs", epoch, epochs)
         # An epoch counts as better only when it improves the val loss by 0.1%: a loss
         # creeping towards zero on separable data must not hold training open forever.
         if val_loss < best_loss * (1 - 1e-3) - 1e-8:
@@ -142,14 +144,29 @@ def fit(
             result.best_epoch = epoch
         else:
             waited += 1
-            if waited >= patience and len(val_idx):
-                result.stopped_early = True
-                break
+        last = min(epochs, result.best_epoch + patience) if len(val_idx) else epochs
+        seconds = (time.monotonic() - started) / epoch * (last - epoch)
+        progress(f"training epochs | {epoch_line(entry, score_name, last, seconds)}", epoch, epochs)
+        if waited >= patience and len(val_idx):
+            result.stopped_early = True
+            break
     if not len(val_idx):
         result.best_epoch, best_state = len(result.history), model.state_dict()
     model.load_state_dict(best_state)
     model.cpu()
     return result
+
+
+def epoch_line(entry: dict[str, Any], score_name: str, last: int, seconds: float) -> str:
+    """What a person follows while training: this epoch's losses and val score, and the
+    most time left (early stopping ends at ``last`` unless the val loss improves)."""
+    parts = [f"train loss {entry['train_loss']:.4g}"]
+    if "val_loss" in entry:
+        parts += [f"val loss {entry['val_loss']:.4g}", f"{score_name} {entry['val_score']:.4g}"]
+    left = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+    if entry["epoch"] >= last:
+        return ", ".join(parts)
+    return ", ".join(parts) + f"; at most {left} left (by epoch {last})"
 
 
 @dataclass

@@ -1,4 +1,11 @@
-"""evaluate: score a trained model on a split of its data and write what people and CI read.
+"""evaluate: score a trained model on a split of its data, or on a new labelled table, and
+write what people and CI read.
+
+``evaluate MODEL DATA`` scores a split of the artifact the model was trained on;
+``evaluate MODEL TABLE`` (a CSV, TSV, Parquet or JSONL file) runs every row of a new table
+through the model's stored chain as ``predict`` does, nothing refitted, and scores the
+rows that could be read (``rejected.parquet`` lists the others; ``files.parquet`` the
+media files hashed, which ``mmcli status`` checks).
 
 Output artifact::
 
@@ -15,6 +22,8 @@ failed gate still leaves the report behind.
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +32,7 @@ import pandas as pd
 from mmcli import artifacts
 from mmcli.artifacts.hashing import file_sha256
 from mmcli.artifacts.record import relative_to
+from mmcli.artifacts.records import TableSchema
 from mmcli.config import EvaluateConfig
 from mmcli.errors import DataError, MissingInputError, MmcliError
 from mmcli.stages import Progress, no_progress, staleness
@@ -36,12 +46,14 @@ def run(
     dry_run: bool = False,
 ) -> dict[str, Any]:
     """Evaluate; the summary's ``gates`` entry says whether every --fail-under gate passed."""
-    from mmcli.metrics import check_gate_names, check_gates, parse_gates
+    from mmcli.metrics import check_gate_names, parse_gates
 
     gates = parse_gates(cfg.fail_under)
     check_gate_names(gates)
     model_art = _load_model(cfg)
     check_gate_names(gates, model_art.record.task)  # before any work
+    if is_table(cfg.data):
+        return _run_on_table(cfg, model_art, gates, progress, force, dry_run)
     data = artifacts.load(cfg.data, stages=("fuse", "preprocess"))
     if data.fingerprint != model_art.record.inputs.upstream.fingerprint:
         raise DataError(
@@ -65,6 +77,15 @@ def run(
     else:
         metrics = _evaluate(cfg, model_art, data, params, key, progress)
         summary.update(status="built", **_headline(metrics))
+    return _with_gates(summary, metrics, gates)
+
+
+def _with_gates(
+    summary: dict[str, Any], metrics: dict[str, Any], gates: list[tuple[str, float]]
+) -> dict[str, Any]:
+    """``summary`` with its ``gates`` entry: what was checked, what failed, whether all passed."""
+    from mmcli.metrics import check_gates
+
     failures = check_gates(metrics, gates)
     summary["gates"] = {
         "checked": [f"{n}={v}" for n, v in gates],
@@ -72,6 +93,13 @@ def run(
         "passed": not failures,
     }
     return summary
+
+
+def is_table(path: Path) -> bool:
+    """Whether DATA names a table file (``evaluate MODEL TABLE``) rather than an artifact."""
+    from mmcli.io.tables import FORMATS
+
+    return path.suffix.lower() in FORMATS and not path.is_dir()
 
 
 def _load_model(cfg: EvaluateConfig) -> artifacts.Artifact:
@@ -88,6 +116,158 @@ def _load_model(cfg: EvaluateConfig) -> artifacts.Artifact:
             hint=f"did you swap MODEL and DATA? {swapped.path} is the model: "
             f"`mmcli evaluate {cfg.data} {cfg.model}`",
         ) from None
+
+
+def _run_on_table(
+    cfg: EvaluateConfig,
+    model_art: artifacts.Artifact,
+    gates: list[tuple[str, float]],
+    progress: Progress,
+    force: bool,
+    dry_run: bool,
+) -> dict[str, Any]:
+    """Score the model on a new labelled table (``cfg.data`` is a file): its rows go
+    through the stored chain as in ``predict``, nothing refitted, and every row is
+    scored (``--split`` does not apply). Rows that cannot be read are left out, counted
+    and listed in ``rejected.parquet``; the key holds the table's and its files' hashes."""
+    from mmcli.artifacts.filecache import cache_path
+    from mmcli.io.tables import read_table
+    from mmcli.stages.media import hash_sources, media_cells
+
+    schema = _table_schema(model_art)
+    df = read_table(cfg.data)
+    target = schema.target.name
+    if target not in df.columns:
+        raise DataError(
+            f"{cfg.data}: no target column {target!r} to score against",
+            hint="evaluate scores labelled rows; for rows without labels use `mmcli predict`",
+        )
+    if len(df) == 0:
+        raise DataError(f"{cfg.data}: the table has a header but no rows")
+    root = (cfg.data_root or cfg.data.parent).resolve()
+    sources = hash_sources(media_cells(df, schema), root, cache_path(cfg.out))
+    params = {k: v for k, v in cfg.identity().items() if k not in ("fail_under", "split")}
+    key = artifacts.cache_key(
+        "evaluate",
+        params,
+        {
+            "model": model_art.fingerprint,
+            "table": file_sha256(cfg.data),
+            "files": sources.fingerprint(),
+        },
+    )
+    summary: dict[str, Any] = {"stage": "evaluate", "out": str(cfg.out)}
+    record = None if force else staleness.current(cfg.out, key)
+    if record is None and dry_run:
+        return {
+            **summary,
+            "status": "would-build",
+            "why": staleness.rebuild_reason(cfg.out, params),
+        }
+    if record is not None:
+        metrics = artifacts.load(cfg.out).json("metrics.json")
+        summary.update(status="up-to-date", **record.summary)
+    else:
+        metrics = _evaluate_table(cfg, model_art, schema, df, root, sources, params, key, progress)
+        summary.update(status="built", **_headline(metrics))
+    return _with_gates(summary, metrics, gates)
+
+
+def _table_schema(model_art: artifacts.Artifact) -> TableSchema:
+    """The schema the model's chain decoded with, for a new table: no split column (every
+    row is scored)."""
+    schema: TableSchema = model_art.find("preprocess").record.table
+    return schema.model_copy(update={"split_column": None})
+
+
+def _evaluate_table(
+    cfg: EvaluateConfig,
+    model_art: artifacts.Artifact,
+    schema: TableSchema,
+    df: pd.DataFrame,
+    root: Path,
+    sources: Any,
+    params: dict[str, Any],
+    key: str,
+    progress: Progress,
+) -> dict[str, Any]:
+    from mmcli.stages.predict import model_predictions
+    from mmcli.stages.preprocess import prepare
+    from mmcli.stages.train import load_model
+
+    module = load_model(model_art)
+    if schema.id_column not in df.columns:
+        schema = schema.model_copy(update={"id_column": None})
+    with tempfile.TemporaryDirectory(prefix="mmcli-evaluate-") as scratch:
+        prepared = prepare(
+            df, schema, root, Path(scratch), on_error="skip", sources=sources, progress=progress
+        )
+        rows = prepared.table
+        failures: dict[int, str] = {}
+        progress("predicting", 0, None)
+        predictions = model_predictions(
+            model_art, module, rows, prepared.arrays, failures, progress
+        )
+    rejects = [r for r in prepared.rejects if r["action"] == "rejected"]
+    rejects += [
+        {
+            "row": int(rows["_row"].iloc[i]),
+            "column": why.split(":")[0],
+            "reason": why,
+            "action": "rejected",
+        }
+        for i, why in sorted(failures.items())
+    ]
+    scored = np.array([i for i in range(len(rows)) if i not in failures], dtype=np.int64)
+    if len(scored) == 0:
+        first = "; ".join(f"row {r['row']}: {r['reason']}" for r in rejects[:3])
+        raise DataError(
+            f"{cfg.data}: none of its {len(df)} rows could be scored (first: {first})",
+            hint=f"file paths resolve against {root}; --data-root FOLDER changes that",
+        )
+    task, classes = model_art.record.task, model_art.record.classes or []
+    predictions = predictions[scored]
+    y = rows["_target"].to_numpy()[scored]
+    out = pd.DataFrame(
+        {
+            "_row": rows["_row"].to_numpy()[scored],
+            "_id": rows["_id"].to_numpy()[scored],
+            "split": "table",
+        }
+    )
+    y, metrics = score(task, y, predictions, classes)
+    out = _prediction_table(out, y, predictions, classes, task)
+    names = [c.name for c in schema.manifest_columns()]
+    metrics["worst"] = _worst(df[names].to_dict(orient="records"), out, predictions, y, task)
+    metrics = {
+        "task": task,
+        "split": "table",
+        "table": str(cfg.data),
+        "rows_rejected": len(rejects),
+        **metrics,
+    }
+    record_inputs = {
+        "model": {
+            "path": relative_to(model_art.path, cfg.out),
+            "fingerprint": model_art.fingerprint,
+        },
+        "manifest": {"path": relative_to(cfg.data, cfg.out), "sha256": file_sha256(cfg.data)},
+        "files": sources.fingerprint(),
+    }
+    with artifacts.Builder(
+        cfg.out, stage="evaluate", params=params, inputs=record_inputs, key=key
+    ) as b:
+        out.to_parquet(b.dir / "predictions.parquet", index=False)
+        pd.DataFrame(rejects, columns=["row", "column", "reason", "action"]).to_parquet(
+            b.dir / "rejected.parquet", index=False
+        )
+        sources.table().to_parquet(b.dir / "files.parquet", index=False)  # what status names
+        title = f"{model_art.record.architecture.get('model', 'e2e')} model on {cfg.data.name}"
+        write_outputs(b.dir, metrics, y, predictions, classes, title)
+        b.info["summary"] = _headline(metrics)
+        b.info["schema"] = schema
+        b.info["paths"] = {"data_root": relative_to(root, cfg.out)}
+    return metrics
 
 
 def _evaluate(
@@ -395,8 +575,7 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
         if metrics["task"] == "classification"
         else ("mae", "rmse", "r2", "mean_baseline_mae")
     )
-    return {
-        "split": metrics["split"],
-        "rows": metrics["n"],
-        "metrics": {n: metrics.get(n) for n in names},
-    }
+    headline = {"split": metrics["split"], "rows": metrics["n"]}
+    if "table" in metrics:  # evaluate MODEL TABLE: which table, and the rows left out
+        headline.update(table=metrics["table"], rows_rejected=metrics["rows_rejected"])
+    return {**headline, "metrics": {n: metrics.get(n) for n in names}}

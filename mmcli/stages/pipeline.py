@@ -16,6 +16,7 @@ extract-features and fuse and trains on the preprocess artifact.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +103,11 @@ def run(
     until: str | None = None,
     force: bool = False,
     progress: Progress = no_progress,
+    on_stage: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Run (or with ``dry_run`` only plan) the chain; one summary per stage."""
+    """Run (or with ``dry_run`` only plan) the chain; one summary per stage, each also
+    given to ``on_stage`` as soon as its stage ends (the command prints it then). Progress
+    tasks are named after their stage (``preprocess: decoding media``)."""
     from mmcli.stages import evaluate, extract_features, fuse, preprocess, train
 
     modules = {
@@ -128,9 +132,15 @@ def run(
                 }
             )
         else:
-            summary = modules[stage].run(cfg, progress=progress, force=force, dry_run=dry_run)
+
+            def staged(task: str, done: int, total: int | None, stage: str = stage) -> None:
+                progress(f"{stage}: {task}", done, total)
+
+            summary = modules[stage].run(cfg, progress=staged, force=force, dry_run=dry_run)
             upstream_changes = upstream_changes or summary["status"] == "would-build"
             results.append(summary)
+        if on_stage is not None:
+            on_stage(results[-1])
         if stage == until:
             break
     gates = next((r["gates"] for r in results if r.get("gates")), None)

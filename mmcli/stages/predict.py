@@ -11,6 +11,7 @@ that is not finite), each caught where it arises and named in the ``error`` cell
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from mmcli import artifacts
 from mmcli.artifacts.records import TableSchema, TrainRecord
 from mmcli.config import PredictConfig
 from mmcli.errors import DataError, IOFailure, UsageError
-from mmcli.io.tables import read_table, table_format, write_table
+from mmcli.io.tables import read_stdin_table, read_table, table_format, write_csv, write_table
 from mmcli.stages import Progress, no_progress
 from mmcli.stages.fuse import MASK_BLOCK
 
@@ -39,7 +40,8 @@ def _run(cfg: PredictConfig, progress: Progress) -> dict[str, Any]:
     from mmcli.stages.preprocess import prepare
     from mmcli.stages.train import load_model
 
-    table_format(cfg.out)  # an unknown output format fails before any work
+    if cfg.out != STDIO:
+        table_format(cfg.out)  # an unknown output format fails before any work
     if cfg.out.is_dir():
         raise UsageError(
             f"--out {cfg.out}: is a folder; predict writes one file",
@@ -49,16 +51,6 @@ def _run(cfg: PredictConfig, progress: Progress) -> dict[str, Any]:
     prep = model_art.find("preprocess")
     schema: TableSchema = prep.record.table
     module = load_model(model_art)  # the weights' hash is checked before any row is read
-    df = read_table(cfg.table)
-    if len(df) == 0:
-        raise DataError(f"{cfg.table}: no rows to predict")
-    missing = [c.name for c in schema.manifest_columns() if c.name not in df.columns]
-    if missing:
-        raise DataError(
-            f"{cfg.table}: missing input columns {missing}",
-            hint="predict needs the columns the model was trained on",
-        )
-    root = (cfg.data_root or cfg.table.parent).resolve()
     try:
         scratch_dir = tempfile.TemporaryDirectory(prefix="mmcli-predict-")
     except OSError as err:
@@ -66,6 +58,16 @@ def _run(cfg: PredictConfig, progress: Progress) -> dict[str, Any]:
         # current folder.
         raise _scratch_failure(os.environ.get("TMPDIR") or "the temporary folder", err) from err
     with scratch_dir as scratch:
+        df = read_stdin_table(Path(scratch)) if cfg.table == STDIO else read_table(cfg.table)
+        if len(df) == 0:
+            raise DataError(f"{cfg.table}: no rows to predict")
+        missing = [c.name for c in schema.manifest_columns() if c.name not in df.columns]
+        if missing:
+            raise DataError(
+                f"{cfg.table}: missing input columns {missing}",
+                hint="predict needs the columns the model was trained on",
+            )
+        root = data_root(cfg)
         try:
             prepared = prepare(
                 df,
@@ -79,6 +81,18 @@ def _run(cfg: PredictConfig, progress: Progress) -> dict[str, Any]:
         except OSError as err:  # decoders report their own files' errors per row
             raise _scratch_failure(scratch, err) from err
         return _predict(cfg, df, schema, prepared, model_art, module, progress)
+
+
+#: ``-`` as TABLE reads stdin; as ``--out``, writes CSV to stdout (the summary goes to stderr).
+STDIO = Path("-")
+
+
+def data_root(cfg: PredictConfig) -> Path:
+    """The folder relative paths resolve against: --data-root, else the table's folder
+    (the current folder for a table on stdin)."""
+    if cfg.data_root:
+        return cfg.data_root.resolve()
+    return Path.cwd() if cfg.table == STDIO else cfg.table.parent.resolve()
 
 
 def _scratch_failure(folder: str, err: OSError) -> IOFailure:
@@ -99,7 +113,7 @@ def _predict(
 ) -> dict[str, Any]:
     rows = prepared.table
     failures: dict[int, str] = {}  # position in ``rows`` -> why it has no prediction
-    predictions = _model_predictions(model_art, module, rows, prepared.arrays, failures, progress)
+    predictions = model_predictions(model_art, module, rows, prepared.arrays, failures, progress)
     if failures and cfg.on_error == "fail":
         position = min(failures)
         raise DataError(
@@ -132,7 +146,7 @@ def _predict(
     return summary
 
 
-def _model_predictions(
+def model_predictions(
     model_art: artifacts.Artifact,
     module: Any,
     rows: pd.DataFrame,
@@ -183,7 +197,7 @@ def _first_reasons(out: pd.DataFrame, column: str, limit: int = 3) -> list[str]:
 def _all_failed_hint(df: pd.DataFrame, model_art: artifacts.Artifact, cfg: PredictConfig) -> str:
     """What to try when no row could be predicted: most often, paths relative to another
     folder than the table's (the current folder, or the training data's folder)."""
-    root = (cfg.data_root or cfg.table.parent).resolve()
+    root = data_root(cfg)
     prep = model_art.find("preprocess")
     schema: TableSchema = prep.record.table
     candidates = [Path.cwd(), prep.resolve(prep.record.paths.data_root)]
@@ -252,7 +266,17 @@ def _output_failure(x: np.ndarray | None, position: int, model_art: artifacts.Ar
 
 
 def _write(out: pd.DataFrame, path: Path) -> None:
-    """Write the predictions atomically (temp file, rename); a full disk is IOFailure."""
+    """Write the predictions atomically (temp file, rename); a full disk is IOFailure.
+    ``-`` writes CSV to stdout."""
+    if path == STDIO:
+        try:
+            write_csv(out, sys.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:  # the reader stopped early (`| head`): what it asked for
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit stays quiet
+            os.close(devnull)
+        return
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

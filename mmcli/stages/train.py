@@ -144,6 +144,7 @@ def _train(
             augment_rows=augment_rows,
             workers=cfg.workers,
             device=device,
+            score_name="macro_f1" if task == "classification" else "r2",
         )
     best = result.history[result.best_epoch - 1]
     summary.update(
@@ -159,6 +160,8 @@ def _train(
     if len(val_idx):
         summary["val_score"] = best.get("val_score")
         summary["val_metric"] = "macro_f1" if task == "classification" else "r2"
+        if result.stopped_early:
+            summary["early_stopping"] = f"stopped: no better val loss in {cfg.patience} epochs"
     else:  # the split has no val rows (a split column without them, or --val-fraction 0)
         summary["early_stopping"] = "off: no val rows, the last epoch is kept"
     weights = getattr(model, "fusion_weights", lambda: None)()

@@ -214,12 +214,14 @@ CASES = {
         },
     ),
     "evaluate": (
-        "m d -o e --split val --fail-under accuracy=0.5,macro_f1=0.4 --fail-under rmse=1",
+        "m d -o e --split val --fail-under accuracy=0.5,macro_f1=0.4 --fail-under rmse=1 "
+        "--data-root r",
         {
             "model": Path("m"),
             "data": Path("d"),
             "out": Path("e"),
             "split": "val",
+            "data_root": Path("r"),
             "fail_under": ["accuracy=0.5,macro_f1=0.4", "rmse=1"],
         },
     ),

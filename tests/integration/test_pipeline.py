@@ -229,3 +229,48 @@ def test_plain_progress_lines_in_logs_and_quiet(dataset, tmp_path):
     assert logged.stdout.startswith("preprocess: built")
     quiet = run_ok("preprocess", dataset, "--out", tmp_path / "b", "--quiet")
     assert quiet.stdout == "" and quiet.stderr == ""
+
+
+def test_train_prints_each_epoch_with_losses_and_time_left(pipeline, tmp_path):
+    logged = run_ok("train", pipeline / "fused", "--out", tmp_path / "m", "--epochs", "6",
+                    "--patience", "50")  # fmt: skip
+    lines = [line for line in logged.stderr.splitlines() if "training epochs" in line]
+    assert len(lines) == 6  # one per epoch in a log
+    assert lines[0].startswith("train: training epochs 1/6: train loss ")
+    assert "val loss" in lines[0] and "macro_f1" in lines[0]
+    assert "left (by epoch 6)" in lines[0] and "left" not in lines[-1]
+
+
+def test_train_says_when_it_stopped_early(dataset_copy, tmp_path):
+    df = pd.read_csv(dataset_copy)
+    df["label"] = np.random.default_rng(0).permutation(df["label"].to_numpy())  # noise
+    df.to_csv(dataset_copy, index=False)
+    run_ok("preprocess", dataset_copy, "--out", tmp_path / "p")
+    run_ok("extract-features", tmp_path / "p", "--out", tmp_path / "f")
+    run_ok("fuse", tmp_path / "f", "--out", tmp_path / "x")
+    result = run_ok("train", tmp_path / "x", "--out", tmp_path / "m", "--epochs", "300",
+                    "--patience", "3", "--json")  # fmt: skip
+    summary = json.loads(result.stdout)
+    assert summary["epochs"] < 300  # the val loss of noise labels stops improving
+    assert summary["early_stopping"] == "stopped: no better val loss in 3 epochs"
+    assert summary["epochs"] == summary["best_epoch"] + 3
+
+
+def test_run_prints_each_stage_as_it_ends(dataset, tmp_path):
+    """A stage's summary is printed when it ends: a later stage that fails leaves the
+    earlier ones' lines (nothing at all was printed before)."""
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(
+        f"manifest: {dataset}\nout: {tmp_path / 'work'}\npreprocess: {{val-fraction: 0}}\n"
+        "train: {epochs: 3}\nevaluate: {split: val}\n"
+    )
+    result = invoke("run", pipeline)
+    assert result.exit_code == EXIT_DATA and "the val split has no rows" in result.stderr
+    heads = [line.split(" ->")[0] for line in result.stdout.splitlines() if " -> " in line]
+    assert heads == [
+        "preprocess: built",
+        "extract-features: built",
+        "fuse: built",
+        "train: built",
+    ]
+    assert "run: train: training epochs 1/3: train loss" in result.stderr

@@ -3,12 +3,14 @@ folder than its files, no id column, inputs kept as missing."""
 
 from __future__ import annotations
 
+import io
 import json
+import subprocess
 import unicodedata
 
 import pandas as pd
 import pytest
-from conftest import cli, run_ok
+from conftest import MMCLI, cli, run_ok
 
 from mmcli.errors import EXIT_DATA
 from mmcli.io.paths import PathRejected, resolve_file
@@ -93,3 +95,39 @@ def test_a_missing_file_names_the_likely_cause(tmp_path):
         resolve_file("images/b.png", tmp_path)
     # no absolute path in a reason: it is stored in artifacts, the same bytes anywhere
     assert str(plain.value) == "file not found: images/b.png (in the data folder)"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_predict_reads_stdin_and_writes_stdout(pipeline, dataset, tmp_path, fmt):
+    """In a pipe: TABLE - reads the rows (paths resolve against the current folder),
+    --out - writes CSV and nothing else on stdout; the summary goes to stderr."""
+    rows = _new_rows(dataset, n=5)
+    text = rows.to_csv(index=False) if fmt == "csv" else rows.to_json(orient="records", lines=True)
+    for extra in ([], ["--json"]):
+        args = ["predict", pipeline / "model", "-", "--out", "-", *extra]
+        result = cli(*args, input=text, cwd=dataset.parent)
+        assert result.returncode == 0, result.stderr
+        out = pd.read_csv(io.StringIO(result.stdout))
+        assert list(out["id"]) == list(rows["id"]) and out["prediction"].notna().all()
+        assert "predicted" in result.stderr
+    summary = json.loads(result.stderr[result.stderr.index("{") :])
+    assert summary["rows"] == {"input": 5, "predicted": 5, "failed": 0}
+    assert not list(tmp_path.iterdir())  # no file written anywhere
+
+
+def test_predict_to_a_closed_pipe_exits_quietly(pipeline, dataset_copy):
+    rows = pd.concat([_new_rows(dataset_copy, n=90)] * 40)  # 3,600 rows: over a pipe buffer
+    table = dataset_copy.parent / "many.csv"
+    rows.to_csv(table, index=False)
+    script = f"{' '.join(map(str, MMCLI))} predict {pipeline / 'model'} {table} --out - | head -1"
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", script], capture_output=True, text=True
+    )
+    assert result.stdout.startswith("row,id,prediction")
+    assert result.returncode == 0 and "Error" not in result.stderr, result.stderr
+
+
+def test_an_empty_stdin_is_a_clear_error(pipeline, dataset):
+    result = cli("predict", pipeline / "model", "-", "--out", "-", input="", cwd=dataset.parent)
+    assert result.returncode == EXIT_DATA and "stdin" in result.stderr
+    assert result.stdout == ""
