@@ -1,4 +1,4 @@
-"""The typed records: README's reference matches the models, and records that do not fit
+"""The typed records: docs/artifacts.md's reference matches the models, and records that do not fit
 them (older, damaged, hand-edited) are clear errors, never tracebacks."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from mmcli import artifacts
 from mmcli.artifacts import records
 from mmcli.errors import MissingInputError
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ARTIFACTS_DOC = Path(__file__).resolve().parents[2] / "docs" / "artifacts.md"
 MODELS = {
     "preprocess": records.PreprocessRecord,
     "extract-features": records.ExtractRecord,
@@ -24,16 +24,17 @@ MODELS = {
 
 
 def _section() -> str:
-    text = README.read_text(encoding="utf-8")
-    start = text.index("### The record (`mmcli.json`)")
-    return text[start : text.index("\n## ", start)]
+    text = ARTIFACTS_DOC.read_text(encoding="utf-8")
+    start = text.index("## The record (`mmcli.json`)")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end > 0 else None]
 
 
 def _fields(model: type) -> set[str]:
     return {f.alias or name for name, f in model.model_fields.items()}
 
 
-def test_readme_example_record_loads_through_the_models():
+def test_docs_example_record_loads_through_the_models():
     example = re.search(r"```json\n(.*?)```", _section(), re.S).group(1)
     record = records.parse(json.loads(example))
     assert isinstance(record, records.PreprocessRecord)
@@ -42,7 +43,7 @@ def test_readme_example_record_loads_through_the_models():
     assert record.inputs.manifest.path == "../../sample_data/manifest.csv"
 
 
-def test_readme_field_table_names_every_field_of_every_stage():
+def test_docs_field_table_names_every_field_of_every_stage():
     rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \|", _section(), re.M)
     documented = {name: where.strip() for name, where in rows}
     common = _fields(records.Record)
