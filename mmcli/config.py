@@ -316,7 +316,9 @@ class TrainConfig(StageConfig):
     workers: int = Field(
         0,
         ge=0,
-        description="Data-loader worker processes for augmentation; results do not depend on it.",
+        description="Worker processes (in train: data loaders for --augment); results do "
+        "not depend on it.",
+        json_schema_extra={"flags": ["--workers", "-j"], "default_text": "0, none"},
     )
     #: Results agree up to float rounding whichever device runs.
     device: Literal["auto", "cpu", "cuda", "mps"] = Field(

@@ -38,6 +38,7 @@ FIGURES = [
     ("predicted_vs_actual.png", "Predicted vs actual"),
     ("residuals.png", "Residuals"),
     ("contributions.png", "Modality contributions"),
+    ("curve.png", "Training curve (the model's loss and val score by epoch)"),
 ]
 
 
@@ -66,6 +67,16 @@ Section = tuple[str, list[str], list[list[Any]], str]
 def _sections(metrics: dict[str, Any], classes: list[str]) -> list[Section]:
     """(title, header, rows, note) for every table of the report."""
     tables = [_headline(metrics)]
+    gates = metrics.get("gates")
+    if gates and gates["checked"]:
+        tables.append(
+            (
+                "Quality gates: " + ("passed" if gates["passed"] else "FAILED"),
+                ["gate (--fail-under)", "result"],
+                [[gate, result] for gate, result in gates["results"].items()],
+                "",
+            )
+        )
     if metrics["task"] == "classification":
         tables.append(_per_class(metrics, classes))
     contrib = metrics.get("contributions", {})
@@ -99,7 +110,31 @@ def _sections(metrics: dict[str, Any], classes: list[str]) -> list[Section]:
                 "",
             )
         )
+    if metrics.get("provenance"):
+        tables.append(_provenance(metrics["provenance"]))
     return tables
+
+
+def _provenance(provenance: dict[str, Any]) -> Section:
+    """Where the numbers come from: mmcli, the model, its parameters, the data."""
+
+    def params(values: dict[str, Any]) -> str:
+        return ", ".join(f"{k}={v}" for k, v in sorted(values.items()) if v not in (None, [], {}))
+
+    model = provenance["model"]
+    rows = [
+        ["mmcli", provenance["mmcli_version"]],
+        ["model", f"{model['path']} (fingerprint {model['fingerprint'][:12]})"],
+        ["model parameters", params(model["params"])],
+    ]
+    for role in ("data", "table"):
+        if role in provenance:
+            ref = provenance[role]
+            digest = ref.get("fingerprint") or ref.get("sha256", "")
+            kind = "fingerprint" if "fingerprint" in ref else "sha256"
+            rows.append([role, f"{ref['path']} ({kind} {digest[:12]})"])
+    rows.append(["evaluate parameters", params(provenance["evaluate_params"])])
+    return ("Provenance", ["what", "value"], rows, "Paths are relative to this report's folder.")
 
 
 def _headline(metrics: dict[str, Any]) -> Section:
@@ -168,6 +203,15 @@ def markdown(metrics: dict[str, Any], classes: list[str], title: str, folder: Pa
         lines.append("|" + "---|" * len(header))
         lines += ["| " + " | ".join(md(v) for v in row) + " |" for row in rows]
         lines += ["", md(note), ""] if note else [""]
+    media = [w for w in metrics.get("worst", []) if w.get("media")]
+    if media:
+        lines += ["## Worst-predicted rows: their media", ""]
+        for w in media:
+            links = [
+                f"![{md(c)}]({f})" if f.endswith(".png") else f"[{md(c)}: listen]({f})"
+                for c, f in w["media"].items()
+            ]
+            lines += [f"- row {w['row']} ({md(w['id'])}): " + " ".join(links), ""]
     for name, caption in FIGURES:
         if (folder / name).exists():
             lines += [f"![{caption}]({name})", ""]
@@ -199,6 +243,7 @@ def html(metrics: dict[str, Any], classes: list[str], title: str, folder: Path) 
         parts.append("</table>")
         if note:
             parts.append(f"<p>{esc(note)}</p>")
+    parts += _media_html(metrics, folder)
     for name, caption in FIGURES:
         path = folder / name
         if path.exists():
@@ -209,3 +254,39 @@ def html(metrics: dict[str, Any], classes: list[str], title: str, folder: Path) 
             )
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _media_html(metrics: dict[str, Any], folder: Path) -> list[str]:
+    """The worst rows' thumbnails and audio players, embedded (the page stays one file)."""
+    esc = _html.escape
+    media = [w for w in metrics.get("worst", []) if w.get("media")]
+    if not media:
+        return []
+    parts = [
+        "<h2>Worst-predicted rows: their media</h2>",
+        "<table><tr><th>row</th><th>id</th><th>target</th><th>prediction</th><th>inputs</th></tr>",
+    ]
+    for w in media:
+        cells = []
+        for column, name in w["media"].items():
+            data = base64.b64encode((folder / name).read_bytes()).decode()
+            if name.endswith(".png"):
+                cells.append(
+                    f'<figure style="display:inline-block;margin:4px"><img alt="{esc(column)}" '
+                    f'width="96" height="96" style="image-rendering:pixelated" '
+                    f'src="data:image/png;base64,{data}"><figcaption>{esc(column)}</figcaption>'
+                    "</figure>"
+                )
+            else:
+                cells.append(
+                    f'<figure style="display:inline-block;margin:4px"><audio controls '
+                    f'src="data:audio/wav;base64,{data}"></audio>'
+                    f"<figcaption>{esc(column)}</figcaption></figure>"
+                )
+        parts.append(
+            f"<tr><td>{w['row']}</td><td>{esc(_fmt(w['id']))}</td>"
+            f"<td>{esc(_fmt(w['target']))}</td><td>{esc(_fmt(w['prediction']))}</td>"
+            f"<td>{''.join(cells)}</td></tr>"
+        )
+    parts.append("</table>")
+    return parts

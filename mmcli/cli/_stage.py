@@ -85,8 +85,6 @@ class Stage:
     name: str
     #: The config model's name in mmcli.config (imported only when the command is parsed).
     config: str
-    #: (config, progress, force) -> the summary to render.
-    run: Callable[[Any, Reporter, bool], dict[str, Any]]
     doc: str
     hooks: Mapping[str, Hook] = field(default_factory=dict)
     common: tuple[str, ...] = tuple(COMMON)
@@ -116,7 +114,9 @@ class Stage:
                 if "wait" in self.common:
                     flags["wait"] = given["wait"] or None
                 cfg = cfgs.build(model, flags, given.get("config"))
-                return self.run(cfg, progress, given.get("force", False))
+                from mmcli import api  # the stage runs as it does from Python
+
+                return api.run(self.name, cfg, progress, given.get("force", False))
 
             summary = execute(
                 self.name,

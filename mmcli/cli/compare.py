@@ -45,20 +45,46 @@ def command(
         sys.stdout.write(compare.markdown(result))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
+    console = Console(width=max(120, 30 + 24 * len(result["evaluations"])))
+    for warning in result["warnings"]:
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+    scored = Table(title="what each evaluation scored")
+    for column in ("evaluation", "split", "rows", "data", "model"):
+        scored.add_column(column)
+    for e in result["evaluations"]:
+        cells = (e["path"], e["split"], str(e["rows"]), f"{e['data']} ({e['data_id']})", e["model"])
+        scored.add_row(*map(escape, cells))
+    console.print(scored)
     paths = [e["path"] for e in result["evaluations"]]
-    table = Table(title="mmcli compare")
+    table = Table(title="metrics (green: better than the first, red: worse)")
     table.add_column("metric")
     for p in paths:
-        table.add_column(p, justify="right")
+        table.add_column(escape(p), justify="right")
     for p in paths[1:]:
-        table.add_column(f"Δ {p}", justify="right")
+        table.add_column(escape(f"Δ {p}"), justify="right")
+    table.add_column("better")
+    colours = {"better": "green", "worse": "red", None: ""}
     for row in result["rows"]:
-        diffs = row["differences"][1:]
+        diffs = []
+        for d in row["differences"][1:]:
+            colour = colours[compare.verdict(row, d)]
+            text = compare._fmt(d, signed=True)
+            diffs.append(f"[{colour}]{text}[/]" if colour else text)
         table.add_row(
-            row["metric"],
+            escape(row["metric"]),
             *(compare._fmt(v) for v in row["values"]),
-            *(compare._fmt(d, signed=True) for d in diffs),
+            *diffs,
+            row["better"] or "",
         )
-    Console(width=max(120, 30 + 24 * len(paths))).print(table)
+    console.print(table)
+    if result["parameters"]:
+        params = Table(title="model parameters that differ")
+        params.add_column("parameter")
+        for p in paths:
+            params.add_column(escape(p))
+        for p in result["parameters"]:
+            params.add_row(escape(p["parameter"]), *(escape(str(v)) for v in p["values"]))
+        console.print(params)

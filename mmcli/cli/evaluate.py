@@ -1,4 +1,4 @@
-"""mmcli evaluate MODEL DATA --out DIR [--fail-under METRIC=VALUE]"""
+"""mmcli evaluate MODEL DATA|TABLE --out DIR [--fail-under METRIC=VALUE]"""
 
 from __future__ import annotations
 
@@ -6,15 +6,9 @@ from typing import Any
 
 import typer
 
-from mmcli.cli._common import Reporter, error
+from mmcli.cli._common import error
 from mmcli.cli._stage import Stage
 from mmcli.errors import EXIT_GATE
-
-
-def _run(cfg: Any, progress: Reporter, force: bool) -> dict[str, Any]:
-    from mmcli.stages import evaluate
-
-    return evaluate.run(cfg, progress=progress, force=force)
 
 
 def _gates(summary: dict[str, Any]) -> None:
@@ -27,8 +21,8 @@ def _gates(summary: dict[str, Any]) -> None:
 STAGE = Stage(
     "evaluate",
     config="EvaluateConfig",
-    run=_run,
-    doc="Score a model: metrics.json, a confusion matrix, a Markdown report, and CI gates.",
+    doc="Score a model on a split of its data or on a new labelled table: metrics, "
+    "figures, a report, and CI gates.",
     finish=_gates,
 )
 command = STAGE.command()

@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from mmcli.cli._common import Reporter, parse_pairs
+from mmcli.cli._common import parse_pairs
 from mmcli.cli._stage import Hook, Stage
 from mmcli.errors import UsageError
-
-
-def _run(cfg: Any, progress: Reporter, force: bool) -> dict[str, Any]:
-    from mmcli.stages import fuse
-
-    return fuse.run(cfg, progress=progress, force=force)
 
 
 def _weights(items: list[str], flag: str) -> dict[str, float] | None:
@@ -27,7 +19,6 @@ def _weights(items: list[str], flag: str) -> dict[str, float] | None:
 STAGE = Stage(
     "fuse",
     config="FuseConfig",
-    run=_run,
     doc="Normalise and combine the per-column features into one matrix (concat or weighted sum).",
     hooks={"weights": Hook(list[str], _weights)},
 )

@@ -2,17 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from mmcli.cli._common import Reporter
 from mmcli.cli._stage import Hook, Stage
 from mmcli.errors import UsageError
-
-
-def _run(cfg: Any, progress: Reporter, force: bool) -> dict[str, Any]:
-    from mmcli.stages import train
-
-    return train.run(cfg, progress=progress, force=force)
 
 
 def _channels(text: str, flag: str) -> list[int]:
@@ -26,7 +17,6 @@ def _channels(text: str, flag: str) -> list[int]:
 STAGE = Stage(
     "train",
     config="TrainConfig",
-    run=_run,
     doc="Train a model, early-stopped on the val split: a head on fused features, "
     "or CNN/RNN towers end to end.",
     hooks={"conv_channels": Hook(str, _channels)},

@@ -151,6 +151,11 @@ def read_stdin_table(scratch: Path) -> pd.DataFrame:
     import shutil
     import sys
 
+    if sys.stdin.isatty():  # waiting for a person to type a table is never what was meant
+        raise UsageError(
+            "TABLE - reads the table from stdin, which is a terminal here",
+            hint="pipe one in: `... | mmcli predict MODEL - ...` or `< rows.csv`",
+        )
     spool = scratch / "stdin"
     with open(spool, "wb") as f:
         shutil.copyfileobj(sys.stdin.buffer, f)

@@ -13,7 +13,9 @@ Output artifact::
     predictions.parquet   per row: _row, _id, split, target, prediction (+ class probabilities)
     confusion_matrix.png  classification (with reliability, ROC and PR curves);
                           predicted_vs_actual.png and residuals.png for regression
+    summary.json          the headline numbers, flat (for `dvc metrics show/diff`)
     report.md             a short report a person reads (report.html: the same, one page)
+    worst/                the worst rows' media as the model saw them (thumbnails, clips)
 
 ``--fail-under NAME=VALUE`` gates are checked after the artifact is published, so a
 failed gate still leaves the report behind.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +52,7 @@ def run(
     from mmcli.metrics import check_gate_names, parse_gates
 
     gates = parse_gates(cfg.fail_under)
-    check_gate_names(gates)
-    model_art = _load_model(cfg)
+    model_art = _load_model(cfg)  # its record only: the gates are checked before any work
     check_gate_names(gates, model_art.record.task)  # before any work
     if is_table(cfg.data):
         return _run_on_table(cfg, model_art, gates, progress, force, dry_run)
@@ -61,8 +63,8 @@ def run(
             hint="evaluate takes the model's own fuse artifact; "
             "to score new rows use `mmcli predict`",
         )
-    # Gates decide the exit code, not the content: changing one does not rebuild.
-    params = {k: v for k, v in cfg.identity().items() if k != "fail_under"}
+    # The report states the gates' result: a changed gate rebuilds the evaluation.
+    params = cfg.identity()
     key = artifacts.cache_key(
         "evaluate", params, {"model": model_art.fingerprint, "data": data.fingerprint}
     )
@@ -146,7 +148,7 @@ def _run_on_table(
         raise DataError(f"{cfg.data}: the table has a header but no rows")
     root = (cfg.data_root or cfg.data.parent).resolve()
     sources = hash_sources(media_cells(df, schema), root, cache_path(cfg.out))
-    params = {k: v for k, v in cfg.identity().items() if k not in ("fail_under", "split")}
+    params = {k: v for k, v in cfg.identity().items() if k != "split"}
     key = artifacts.cache_key(
         "evaluate",
         params,
@@ -168,7 +170,8 @@ def _run_on_table(
         metrics = artifacts.load(cfg.out).json("metrics.json")
         summary.update(status="up-to-date", **record.summary)
     else:
-        metrics = _evaluate_table(cfg, model_art, schema, df, root, sources, params, key, progress)
+        job = _TableJob(cfg, model_art, schema, df, root, sources, params, key)
+        metrics = _evaluate_table(job, progress)
         summary.update(status="built", **_headline(metrics))
     return _with_gates(summary, metrics, gates)
 
@@ -180,34 +183,53 @@ def _table_schema(model_art: artifacts.Artifact) -> TableSchema:
     return schema.model_copy(update={"split_column": None})
 
 
-def _evaluate_table(
-    cfg: EvaluateConfig,
-    model_art: artifacts.Artifact,
-    schema: TableSchema,
-    df: pd.DataFrame,
-    root: Path,
-    sources: Any,
-    params: dict[str, Any],
-    key: str,
-    progress: Progress,
-) -> dict[str, Any]:
+@dataclass
+class _TableJob:
+    """A new labelled table to score (``evaluate MODEL TABLE``), and what it is scored with."""
+
+    cfg: EvaluateConfig
+    model_art: artifacts.Artifact
+    schema: TableSchema
+    df: pd.DataFrame
+    root: Path
+    sources: Any
+    params: dict[str, Any]
+    key: str
+
+
+def _evaluate_table(job: _TableJob, progress: Progress) -> dict[str, Any]:
     from mmcli.stages.predict import model_predictions
     from mmcli.stages.preprocess import prepare
     from mmcli.stages.train import load_model
 
-    module = load_model(model_art)
-    if schema.id_column not in df.columns:
-        schema = schema.model_copy(update={"id_column": None})
+    module = load_model(job.model_art)
+    if job.schema.id_column not in job.df.columns:
+        job.schema = job.schema.model_copy(update={"id_column": None})
     with tempfile.TemporaryDirectory(prefix="mmcli-evaluate-") as scratch:
         prepared = prepare(
-            df, schema, root, Path(scratch), on_error="skip", sources=sources, progress=progress
+            job.df,
+            job.schema,
+            job.root,
+            Path(scratch),
+            on_error="skip",
+            sources=job.sources,
+            progress=progress,
         )
         rows = prepared.table
         failures: dict[int, str] = {}
         progress("predicting", 0, None)
         predictions = model_predictions(
-            model_art, module, rows, prepared.arrays, failures, progress
+            job.model_art, module, rows, prepared.arrays, failures, progress
         )
+        # Inside the scratch folder: the worst rows' media come from its decoded arrays.
+        return _score_table(job, prepared, predictions, failures)
+
+
+def _score_table(
+    job: _TableJob, prepared: Any, predictions: np.ndarray, failures: dict[int, str]
+) -> dict[str, Any]:
+    """Score the rows of a new table that could be predicted, and publish the evaluation."""
+    rows = prepared.table
     rejects = [r for r in prepared.rejects if r["action"] == "rejected"]
     rejects += [
         {
@@ -222,10 +244,10 @@ def _evaluate_table(
     if len(scored) == 0:
         first = "; ".join(f"row {r['row']}: {r['reason']}" for r in rejects[:3])
         raise DataError(
-            f"{cfg.data}: none of its {len(df)} rows could be scored (first: {first})",
-            hint=f"file paths resolve against {root}; --data-root FOLDER changes that",
+            f"{job.cfg.data}: none of its {len(job.df)} rows could be scored (first: {first})",
+            hint=f"file paths resolve against {job.root}; --data-root FOLDER changes that",
         )
-    task, classes = model_art.record.task, model_art.record.classes or []
+    task, classes = job.model_art.record.task, job.model_art.record.classes or []
     predictions = predictions[scored]
     y = rows["_target"].to_numpy()[scored]
     out = pd.DataFrame(
@@ -237,36 +259,46 @@ def _evaluate_table(
     )
     y, metrics = score(task, y, predictions, classes)
     out = _prediction_table(out, y, predictions, classes, task)
-    names = [c.name for c in schema.manifest_columns()]
-    metrics["worst"] = _worst(df[names].to_dict(orient="records"), out, predictions, y, task)
+    names = [c.name for c in job.schema.manifest_columns()]
+    metrics["worst"] = _worst(job.df[names].to_dict(orient="records"), out, predictions, y, task)
     metrics = {
         "task": task,
         "split": "table",
-        "table": str(cfg.data),
+        "table": relative_to(job.cfg.data, job.cfg.out),
         "rows_rejected": len(rejects),
         **metrics,
     }
     record_inputs = {
         "model": {
-            "path": relative_to(model_art.path, cfg.out),
-            "fingerprint": model_art.fingerprint,
+            "path": relative_to(job.model_art.path, job.cfg.out),
+            "fingerprint": job.model_art.fingerprint,
         },
-        "manifest": {"path": relative_to(cfg.data, cfg.out), "sha256": file_sha256(cfg.data)},
-        "files": sources.fingerprint(),
+        "manifest": {
+            "path": relative_to(job.cfg.data, job.cfg.out),
+            "sha256": file_sha256(job.cfg.data),
+        },
+        "files": job.sources.fingerprint(),
     }
     with artifacts.Builder(
-        cfg.out, stage="evaluate", params=params, inputs=record_inputs, key=key
+        job.cfg.out, stage="evaluate", params=job.params, inputs=record_inputs, key=job.key
     ) as b:
         out.to_parquet(b.dir / "predictions.parquet", index=False)
         pd.DataFrame(rejects, columns=["row", "column", "reason", "action"]).to_parquet(
             b.dir / "rejected.parquet", index=False
         )
-        sources.table().to_parquet(b.dir / "files.parquet", index=False)  # what status names
-        title = f"{model_art.record.architecture.get('model', 'e2e')} model on {cfg.data.name}"
-        write_outputs(b.dir, metrics, y, predictions, classes, title)
+        job.sources.table().to_parquet(b.dir / "files.parquet", index=False)  # what status names
+        positions = {int(r): i for i, r in enumerate(rows["_row"])}
+        _worst_media(metrics, job.schema, prepared.arrays, positions, rows, b.dir)
+        _provenance(
+            metrics, job.cfg, job.model_art, job.params, {"table": record_inputs["manifest"]}
+        )
+        title = (
+            f"{job.model_art.record.architecture.get('model', 'e2e')} model on {job.cfg.data.name}"
+        )
+        write_outputs(b.dir, metrics, y, predictions, classes, title, job.model_art)
         b.info["summary"] = _headline(metrics)
-        b.info["schema"] = schema
-        b.info["paths"] = {"data_root": relative_to(root, cfg.out)}
+        b.info["schema"] = job.schema
+        b.info["paths"] = {"data_root": relative_to(job.root, job.cfg.out)}
     return metrics
 
 
@@ -334,8 +366,16 @@ def _evaluate(
         cfg.out, stage="evaluate", params=params, inputs=record_inputs, key=key
     ) as b:
         out.to_parquet(b.dir / "predictions.parquet", index=False)
+        prep = data.find("preprocess")
+        prep_rows = prep.table("rows.parquet")
+        positions = {int(r): i for i, r in enumerate(prep_rows["_row"])}
+        arrays = {
+            name: prep.array(file, mmap=True) for name, file in prep.record.table.arrays.items()
+        }
+        _worst_media(metrics, prep.record.table, arrays, positions, prep_rows, b.dir)
+        _provenance(metrics, cfg, model_art, params, {"data": record_inputs["upstream"]})
         title = f"{model_art.record.architecture.get('model', 'e2e')} model"
-        write_outputs(b.dir, metrics, y, predictions, classes, title)
+        write_outputs(b.dir, metrics, y, predictions, classes, title, model_art)
         b.info["summary"] = _headline(metrics)
     return metrics
 
@@ -384,16 +424,32 @@ def write_outputs(
     predictions: np.ndarray,
     classes: list[str],
     title: str,
+    model_art: artifacts.Artifact | None = None,
 ) -> None:
     """metrics.json, the figures, report.md and report.html into ``folder``, from the
-    metrics ``score`` gives (plus ``task`` and ``split``, and optionally contributions
-    and worst rows)."""
+    metrics ``score`` gives (plus ``task`` and ``split``, and optionally contributions,
+    worst rows, provenance and gates). The model's training curve is copied in."""
     from mmcli import report
 
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    (folder / "summary.json").write_text(json.dumps(headline_numbers(metrics), indent=2) + "\n")
     _plots(folder, metrics, y, predictions, classes)
+    if model_art is not None and "curve.png" in model_art.record.outputs:
+        (folder / "curve.png").write_bytes((model_art.path / "curve.png").read_bytes())
     (folder / "report.md").write_text(report.markdown(metrics, classes, title, folder))
     (folder / "report.html").write_text(report.html(metrics, classes, title, folder))
+
+
+def headline_numbers(metrics: dict[str, Any]) -> dict[str, Any]:
+    """summary.json: a few numbers, flat, for ``dvc metrics show/diff`` and dashboards
+    (metrics.json keeps every detail): rows scored and the task's gate metrics."""
+    from mmcli.metrics import GATE_METRICS
+
+    numbers: dict[str, Any] = {"rows": metrics["n"]}
+    numbers.update({name: metrics.get(name) for name in GATE_METRICS[metrics["task"]]})
+    if "calibration" in metrics:
+        numbers["expected_calibration_error"] = metrics["calibration"]["ece"]
+    return numbers
 
 
 def _plots(
@@ -424,6 +480,59 @@ def _plots(
     drops = {c: v["drop"] for c, v in contributions.get("columns", {}).items()}
     if drops:
         plots.contributions_png(drops, contributions["metric"], folder / "contributions.png")
+
+
+def _worst_media(
+    metrics: dict[str, Any],
+    schema: TableSchema,
+    arrays: dict[str, Any],
+    positions: dict[int, int],
+    rows: pd.DataFrame,
+    folder: Path,
+) -> None:
+    """Thumbnails and clips of the worst rows' media inputs (``report_media``)."""
+    from mmcli.report_media import write_worst_media
+
+    columns = [(c.name, c.type) for c in schema.input_columns()]
+    present = {
+        name: rows[f"_present.{name}"].to_numpy(dtype=bool)
+        for name, _ in columns
+        if f"_present.{name}" in rows.columns
+    }
+    write_worst_media(
+        metrics.get("worst", []), arrays, positions, present, columns, schema.sample_rate, folder
+    )
+
+
+def _provenance(
+    metrics: dict[str, Any],
+    cfg: EvaluateConfig,
+    model_art: artifacts.Artifact,
+    params: dict[str, Any],
+    data: dict[str, Any],
+) -> None:
+    """What the report says it was made from: mmcli, the model and its parameters, the
+    data (paths relative to the evaluation, as in its record), and the gates checked."""
+    from mmcli import __version__
+    from mmcli.metrics import check_gates, parse_gates
+
+    gates = parse_gates(cfg.fail_under)
+    results = [(f"{n}={v:g}", check_gates(metrics, [(n, v)])) for n, v in gates]
+    metrics["provenance"] = {
+        "mmcli_version": __version__,
+        "model": {
+            "path": relative_to(model_art.path, cfg.out),
+            "fingerprint": model_art.fingerprint,
+            "params": model_art.record.params,
+        },
+        **data,
+        "evaluate_params": {k: v for k, v in params.items() if k != "fail_under"},
+    }
+    metrics["gates"] = {
+        "checked": [gate for gate, _ in results],
+        "results": {gate: (failed[0] if failed else "passed") for gate, failed in results},
+        "passed": not any(failed for _, failed in results),
+    }
 
 
 def _contributions(

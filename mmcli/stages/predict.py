@@ -60,11 +60,11 @@ def _run(cfg: PredictConfig, progress: Progress) -> dict[str, Any]:
     with scratch_dir as scratch:
         df = read_stdin_table(Path(scratch)) if cfg.table == STDIO else read_table(cfg.table)
         if len(df) == 0:
-            raise DataError(f"{cfg.table}: no rows to predict")
+            raise DataError(f"{_name(cfg)}: no rows to predict")
         missing = [c.name for c in schema.manifest_columns() if c.name not in df.columns]
         if missing:
             raise DataError(
-                f"{cfg.table}: missing input columns {missing}",
+                f"{_name(cfg)}: missing input columns {missing}",
                 hint="predict needs the columns the model was trained on",
             )
         root = data_root(cfg)
@@ -85,6 +85,11 @@ def _run(cfg: PredictConfig, progress: Progress) -> dict[str, Any]:
 
 #: ``-`` as TABLE reads stdin; as ``--out``, writes CSV to stdout (the summary goes to stderr).
 STDIO = Path("-")
+
+
+def _name(cfg: PredictConfig) -> str:
+    """The table as messages name it."""
+    return "stdin" if cfg.table == STDIO else str(cfg.table)
 
 
 def data_root(cfg: PredictConfig) -> Path:
@@ -117,7 +122,7 @@ def _predict(
     if failures and cfg.on_error == "fail":
         position = min(failures)
         raise DataError(
-            f"{cfg.table}: row {rows['_row'].iloc[position]}: {failures[position]}",
+            f"{_name(cfg)}: row {rows['_row'].iloc[position]}: {failures[position]}",
             hint="fix the row, or pass --on-error skip to predict the others",
         )
 
@@ -127,7 +132,7 @@ def _predict(
     warned = int(out["warnings"].notna().sum())
     if failed == len(df):
         raise DataError(
-            f"{cfg.table}: none of its {len(df)} rows could be predicted "
+            f"{_name(cfg)}: none of its {len(df)} rows could be predicted "
             f"(each row's reason is in {cfg.out}):\n  " + "\n  ".join(_first_reasons(out, "error")),
             hint=_all_failed_hint(df, model_art, cfg),
         )

@@ -107,3 +107,10 @@ def test_every_example_parses(example):
     command = typer.main.get_command(app).get_command(None, name)
     # make_context parses every flag and argument; --help exits before any work.
     command.make_context(name, args, resilient_parsing=False)
+
+
+@pytest.mark.parametrize("name", [name for name, _ in COMMANDS])
+def test_workers_is_spelled_the_same_everywhere(name):
+    text = invoke(name, "--help").stdout
+    if "--workers" in text:
+        assert "-j, --workers N" in text and "results do not depend on it" in text

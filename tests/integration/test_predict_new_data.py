@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import pty
 import subprocess
 import unicodedata
 
@@ -116,7 +118,7 @@ def test_predict_reads_stdin_and_writes_stdout(pipeline, dataset, tmp_path, fmt)
 
 
 def test_predict_to_a_closed_pipe_exits_quietly(pipeline, dataset_copy):
-    rows = pd.concat([_new_rows(dataset_copy, n=90)] * 40)  # 3,600 rows: over a pipe buffer
+    rows = pd.concat([_new_rows(dataset_copy, n=90)] * 10)  # 900 rows: over a pipe buffer
     table = dataset_copy.parent / "many.csv"
     rows.to_csv(table, index=False)
     script = f"{' '.join(map(str, MMCLI))} predict {pipeline / 'model'} {table} --out - | head -1"
@@ -131,3 +133,17 @@ def test_an_empty_stdin_is_a_clear_error(pipeline, dataset):
     result = cli("predict", pipeline / "model", "-", "--out", "-", input="", cwd=dataset.parent)
     assert result.returncode == EXIT_DATA and "stdin" in result.stderr
     assert result.stdout == ""
+
+
+def test_stdin_on_a_terminal_is_refused_at_once(pipeline):
+    """`predict MODEL -` typed without a pipe would wait for a table to be typed."""
+    leader, follower = pty.openpty()
+    try:
+        result = subprocess.run(
+            [*MMCLI, "predict", str(pipeline / "model"), "-", "--out", "-"],
+            stdin=follower, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert result.returncode == 2 and "stdin, which is a terminal" in result.stderr

@@ -59,12 +59,58 @@ def test_evaluation_figures_numbers_and_html(pipeline):
     assert set(metrics["per_class_curves"]) == {"cat", "dog", "owl"}
     page = _Collect()
     page.feed((evaluation / "report.html").read_text())
-    assert len(page.images) == len(FIGURES)
+    thumbnails = [w for w in worst if "image" in w.get("media", {})]
+    assert len(page.images) == len(FIGURES) + 1 + len(thumbnails)  # + the training curve
     assert all(src.startswith("data:image/png;base64,") for src in page.images)  # self-contained
     assert page.tables >= 4 and any("contributions" in h for h in page.headings)
     markdown = (evaluation / "report.md").read_text()
     assert "![Modality contributions](contributions.png)" in markdown
     assert "report.html" in markdown
+
+
+def test_report_shows_provenance_gates_curve_and_the_worst_rows_media(pipeline, tmp_path):
+    out = tmp_path / "eval"
+    result = invoke("evaluate", pipeline / "model", pipeline / "fused", "--out", out,
+                    "--fail-under", "accuracy=0.2,log_loss=0")  # fmt: skip
+    assert result.exit_code == EXIT_GATE  # the report is written either way
+    metrics = json.loads((out / "metrics.json").read_text())
+    provenance = metrics["provenance"]
+    model = json.loads((pipeline / "model" / "mmcli.json").read_text())
+    assert provenance["model"]["fingerprint"] == model["fingerprint"]
+    assert provenance["model"]["params"] == model["params"]
+    fused = json.loads((pipeline / "fused" / "mmcli.json").read_text())
+    assert provenance["data"]["fingerprint"] == fused["fingerprint"]
+    assert metrics["gates"]["results"]["accuracy=0.2"] == "passed"
+    assert metrics["gates"]["results"]["log_loss=0"].startswith("log_loss = ")
+    assert metrics["gates"]["passed"] is False
+    headline = json.loads((out / "summary.json").read_text())  # for dvc metrics: flat, small
+    assert headline["rows"] == metrics["n"] and headline["macro_f1"] == metrics["macro_f1"]
+    assert all(isinstance(v, (int, float)) or v is None for v in headline.values())
+    html = (out / "report.html").read_text()
+    assert "Quality gates: FAILED" in html and "Provenance" in html
+    assert (
+        model["fingerprint"][:12] in html
+        and f"<td>{metrics['provenance']['mmcli_version']}" in html
+    )
+    # Every worst row shows its image (the decoded 24 px thumbnail) and plays its sound.
+    worst = metrics["worst"]
+    assert all(set(w["media"]) == {"image", "audio"} for w in worst)
+    for w in worst:
+        with Image.open(out / w["media"]["image"]) as thumbnail:
+            assert thumbnail.size == (64, 64)
+        assert (out / w["media"]["audio"]).read_bytes()[:4] == b"RIFF"
+    assert html.count('<audio controls src="data:audio/wav;base64,') == len(worst)
+    assert (out / "curve.png").read_bytes() == (pipeline / "model" / "curve.png").read_bytes()
+    markdown = (out / "report.md").read_text()
+    for w in worst:  # report.md links files that are in the artifact, relative to it
+        assert f"]({w['media']['image']})" in markdown and f"]({w['media']['audio']})" in markdown
+    assert "![Training curve" in markdown
+    # The same evaluation twice gives the same bytes, media included.
+    again = tmp_path / "again"
+    invoke("evaluate", pipeline / "model", pipeline / "fused", "--out", again,
+           "--fail-under", "accuracy=0.2,log_loss=0")  # fmt: skip
+    for name in ["metrics.json", "report.html", *(w["media"]["image"] for w in worst)]:
+        assert (again / name).read_bytes() == (out / name).read_bytes(), name
 
 
 def test_contributions_of_an_e2e_model_follow_the_mask(dataset, tmp_path):
@@ -146,10 +192,24 @@ def test_compare_table_markdown_and_json(pipeline):
     assert rows["accuracy"]["values"] == [a["accuracy"], b["accuracy"]]
     assert rows["accuracy"]["differences"][1] == round(b["accuracy"] - a["accuracy"], 6)
     assert "contribution:image" in rows
+    summary = json.loads(result.stdout)
+    assert rows["log_loss"]["better"] == "lower" and rows["macro_f1"]["better"] == "higher"
+    assert rows["contribution:image"]["better"] is None
+    assert {"parameter": "model", "values": ["mlp", "logistic"]} in summary["parameters"]
+    assert summary["warnings"] == []  # the same split of the same data
+    assert summary["evaluations"][0]["split"] == summary["evaluations"][1]["split"] == "test"
     md = run_ok("compare", pipeline / "eval", pipeline / "eval_lr", "--format", "md").stdout
-    assert md.startswith("| metric |") and "| macro_f1 |" in md
+    assert md.startswith("| evaluation | split | rows | data | model |")
+    assert "| macro_f1 |" in md and "| model parameter |" in md
     table = run_ok("compare", pipeline / "eval", pipeline / "eval_lr").stdout
-    assert "macro_f1" in table
+    assert "macro_f1" in table and "what each evaluation scored" in table
+    # Another split: the numbers are not comparable one to one, and compare says so.
+    run_ok("evaluate", pipeline / "model", pipeline / "fused", "--split", "val",
+           "--out", pipeline / "eval_val")  # fmt: skip
+    mixed = json.loads(run_ok("compare", pipeline / "eval", pipeline / "eval_val", "--json").stdout)
+    (warning,) = mixed["warnings"]
+    assert "scored other rows" in warning and "val of" in warning and "not test of" in warning
+    assert mixed["parameters"] == []
     assert invoke("compare", pipeline / "eval").exit_code == EXIT_USAGE
     assert invoke("compare", pipeline / "eval", pipeline / "model").exit_code == 4
 

@@ -38,6 +38,12 @@ def test_features_fuse_train_evaluate_predict(video_work):
     assert json.loads(result.stdout)["metrics"]["macro_f1"] >= 0.6
     metrics = json.loads((work / "eval/metrics.json").read_text())
     assert set(metrics["contributions"]["columns"]) == {"clip", "clip.audio"}
+    # The report shows each worst clip by its first frame and plays its soundtrack.
+    for w in metrics["worst"]:
+        assert w["media"]["clip"].endswith(".png")
+        assert w["media"].get("clip.audio", ".wav").endswith(".wav")  # silent clips: none
+    assert any("clip.audio" in w["media"] for w in metrics["worst"])
+    assert "<audio controls" in (work / "eval/report.html").read_text()
     run_ok("predict", work / "model", data, "--out", work / "pred.csv")
     pred = pd.read_csv(work / "pred.csv")
     assert len(pred) == 21 and pred["error"].isna().all()
@@ -81,5 +87,11 @@ def test_end_to_end_video_tower(video_work, temporal):
     run_ok("evaluate", model, work / "prep", "--out", work / f"eval-{temporal}")
     metrics = json.loads((work / f"eval-{temporal}/metrics.json").read_text())
     assert set(metrics["contributions"]["columns"]) == {"clip", "clip.audio"}
+    # The report shows each worst clip by its first frame and plays its soundtrack.
+    for w in metrics["worst"]:
+        assert w["media"]["clip"].endswith(".png")
+        assert w["media"].get("clip.audio", ".wav").endswith(".wav")  # silent clips: none
+    assert any("clip.audio" in w["media"] for w in metrics["worst"])
+    assert "<audio controls" in (work / "eval/report.html").read_text()
     run_ok("predict", model, data, "--out", work / f"pred-{temporal}.csv")
     assert len(pd.read_csv(work / f"pred-{temporal}.csv")) == 21

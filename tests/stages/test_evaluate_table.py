@@ -27,6 +27,9 @@ def test_the_training_table_scores_as_the_artifact_does(work, dataset, tmp_path)
         assert on_table[name] == on_artifact[name], name
     for name in ("report.html", "report.md", "confusion_matrix.png", "predictions.parquet"):
         assert (tmp_path / "t" / name).is_file()
+    # The worst rows' media come from the new table's own decoded arrays.
+    assert on_table["worst"] == on_artifact["worst"]
+    assert all(set(w["media"]) == {"image", "audio"} for w in on_table["worst"])
     again = json.loads(
         run_ok("evaluate", work / "model", dataset, "--out", tmp_path / "t", "--json").stdout
     )
