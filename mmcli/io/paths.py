@@ -95,7 +95,27 @@ def _not_found(cell: str, real_root: str) -> str:
                 f"; the name exists in Unicode form {form}: write the manifest's paths "
                 "and the file names in one form"
             )
+    folder, name = os.path.split(cell)
+    same = _names_by_case(os.path.join(real_root, folder)).get(name.lower())
+    if same:  # on a case-sensitive file system, Photo.PNG is not photo.png
+        return why + f"; {os.path.join(folder, same)} exists: names are case-sensitive"
     return why
+
+
+@lru_cache(maxsize=64)
+def _names_by_case(folder: str, limit: int = 10_000) -> dict[str, str]:
+    """A folder's names by their lower case, read once per run (a manifest whose files
+    are all missing asks for the same folder each row); none past ``limit`` entries."""
+    names: dict[str, str] = {}
+    try:
+        with os.scandir(folder) as entries:
+            for count, entry in enumerate(entries):
+                if count >= limit:
+                    return {}
+                names.setdefault(entry.name.lower(), entry.name)
+    except (OSError, ValueError):
+        return {}
+    return names
 
 
 def _inside(path: str, real_root: str) -> bool:

@@ -93,6 +93,8 @@ def test_a_missing_file_names_the_likely_cause(tmp_path):
     (tmp_path / name).write_bytes(b"x")
     with pytest.raises(PathRejected, match="exists in Unicode form NFC"):
         resolve_file(unicodedata.normalize("NFD", name), tmp_path)
+    with pytest.raises(PathRejected, match="images/a.png exists: names are case-sensitive"):
+        resolve_file("images/A.png", tmp_path)
     with pytest.raises(PathRejected) as plain:
         resolve_file("images/b.png", tmp_path)
     # no absolute path in a reason: it is stored in artifacts, the same bytes anywhere

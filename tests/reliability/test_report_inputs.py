@@ -12,7 +12,9 @@ import tracemalloc
 import numpy as np
 import pandas as pd
 import pytest
+import soundfile as sf
 from conftest import run_ok
+from PIL import Image
 
 from mmcli import metrics as m
 from mmcli import plots, report
@@ -103,6 +105,11 @@ def _classification_case(labels: list[str], rows_per_class: int = 3):
 
 def test_hostile_labels_are_drawn_and_written_literally(tmp_path):
     y, proba, metrics = _classification_case(HOSTILE)
+    (tmp_path / "worst").mkdir()
+    for i, entry in enumerate(metrics["worst"]):  # media columns named with hostile text
+        Image.new("RGB", (8, 8)).save(tmp_path / f"worst/{i}-0.png")
+        sf.write(tmp_path / f"worst/{i}-1.wav", np.zeros(80, dtype=np.float32), 8000)
+        entry["media"] = {HOSTILE[i]: f"worst/{i}-0.png", HOSTILE[-1 - i]: f"worst/{i}-1.wav"}
     evaluate.write_outputs(tmp_path, metrics, y, proba, HOSTILE, "<b>model</b> $x$")
     for name in FIGURES:
         assert (tmp_path / name).stat().st_size > 1000, name
@@ -114,6 +121,9 @@ def test_hostile_labels_are_drawn_and_written_literally(tmp_path):
     assert "# Evaluation: &lt;b&gt;model&lt;/b&gt; \\$x\\$, test split" in text
     page = (tmp_path / "report.html").read_text()
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    media = text.split("## Worst-predicted rows: their media")[1].split("![Confusion")[0]
+    assert "<script>" not in media and "&lt;script&gt;" in media
+    assert page.count("<audio controls") == 3 and page.count("<figcaption>") == 6
     assert json.loads((tmp_path / "metrics.json").read_text())["per_class"].keys() == set(HOSTILE)
 
 
