@@ -92,6 +92,6 @@ def test_end_to_end_video_tower(video_work, temporal):
         assert w["media"]["clip"].endswith(".png")
         assert w["media"].get("clip.audio", ".wav").endswith(".wav")  # silent clips: none
     assert any("clip.audio" in w["media"] for w in metrics["worst"])
-    assert "<audio controls" in (work / "eval/report.html").read_text()
+    assert "<audio controls" in (work / f"eval-{temporal}/report.html").read_text()
     run_ok("predict", model, data, "--out", work / f"pred-{temporal}.csv")
     assert len(pd.read_csv(work / f"pred-{temporal}.csv")) == 21
