@@ -244,6 +244,12 @@ class FuseConfig(StageConfig):
         description="Per-column weights, e.g. image=1,text=0.5; repeatable.",
         json_schema_extra={"default_text": "1 each", "metavar": "COLUMN=WEIGHT"},
     )
+    scale: Literal["block", "feature"] = Field(
+        "block",
+        description="block: each column's block weighs alike whatever its width (features "
+        "standardised, then the block scaled to unit norm; text kept sparse-aware); "
+        "feature: every feature standardised alone.",
+    )
     width: int = Field(
         64, ge=1, le=4096, description="Common width columns are projected to for weighted-sum."
     )
@@ -262,10 +268,12 @@ class TrainConfig(StageConfig):
     out: Path = Field(
         Path("model"), description="Output artifact folder.", json_schema_extra=_OUT_FLAGS
     )
-    model: Literal["auto", "logistic", "mlp", "e2e"] = Field(
+    model: Literal["auto", "logistic", "mlp", "late", "e2e"] = Field(
         "auto",
-        description="logistic, mlp (on a fuse artifact) or e2e (CNN/RNN towers on a "
-        "preprocess artifact); auto: mlp on fuse, e2e on preprocess.",
+        description="logistic, mlp, late (one linear model per column, their log-odds "
+        "summed with learned weights) on a fuse artifact, or e2e (CNN/RNN towers on a "
+        "preprocess artifact); auto: the best of logistic, late and mlp on the val split "
+        "(on fuse), e2e (on preprocess).",
     )
     fusion: Literal["auto", "none", "concat", "weighted-sum", "gated", "attention"] = Field(
         "auto", description="Fusion inside the model; auto: none on fuse, concat for e2e."

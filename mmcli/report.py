@@ -111,8 +111,25 @@ def _sections(metrics: dict[str, Any], classes: list[str]) -> list[Section]:
             )
         )
     if metrics.get("provenance"):
+        candidates = metrics["provenance"]["model"].get("candidates")
+        if candidates:
+            tables.append(_candidates(candidates))
         tables.append(_provenance(metrics["provenance"]))
     return tables
+
+
+def _candidates(candidates: list[dict[str, Any]]) -> Section:
+    """``--model auto``: each candidate's val score; the chosen one marked."""
+    rows = [
+        [
+            c["name"] + (" (chosen)" if c["chosen"] else ""),
+            c["val_score"],
+            ", ".join(f"{k}={v:g}" for k, v in c["params"].items()),
+        ]
+        for c in candidates
+    ]
+    note = "Scored on the val split (never the test rows); a tie keeps the simpler model."
+    return ("Model selection (--model auto)", ["candidate", "val score", "parameters"], rows, note)
 
 
 def _provenance(provenance: dict[str, Any]) -> Section:

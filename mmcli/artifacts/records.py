@@ -224,6 +224,8 @@ class TrainRecord(_Tabled):
     classes: list[str] | None = None
     target_scale: TargetScale
     best_epoch: int | None = None
+    #: ``--model auto``: every candidate tried, its parameters and val score, and which won.
+    candidates: list[dict[str, Any]] | None = None
 
 
 class EvaluateRecord(Record):

@@ -72,7 +72,7 @@ REGISTRY: tuple[EncoderSpec, ...] = (
         "text",
         "tfidf",
         "mmcli.encoders.text:TextTfidf",
-        "TF-IDF over word 1-2 grams, vocabulary fitted on the train split",
+        "TF-IDF over words, vocabulary fitted on the train split",
         dim_note="at most 2048: the vocabulary fitted on the train split",
     ),
     EncoderSpec(

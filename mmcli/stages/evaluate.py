@@ -518,13 +518,16 @@ def _provenance(
 
     gates = parse_gates(cfg.fail_under)
     results = [(f"{n}={v:g}", check_gates(metrics, [(n, v)])) for n, v in gates]
+    model = {
+        "path": relative_to(model_art.path, cfg.out),
+        "fingerprint": model_art.fingerprint,
+        "params": model_art.record.params,
+    }
+    if model_art.record.candidates:  # --model auto: what it chose from, on the val split
+        model["candidates"] = model_art.record.candidates
     metrics["provenance"] = {
         "mmcli_version": __version__,
-        "model": {
-            "path": relative_to(model_art.path, cfg.out),
-            "fingerprint": model_art.fingerprint,
-            "params": model_art.record.params,
-        },
+        "model": model,
         **data,
         "evaluate_params": {k: v for k, v in params.items() if k != "fail_under"},
     }
@@ -574,7 +577,7 @@ def _masked_inputs(
     import torch
 
     architecture = model_art.record.architecture
-    if architecture["family"] == "multimodal":  # the network reads the mask: switch it off
+    if architecture["family"] != "head":  # the network reads the mask: switch it off
         names = [c["name"] for c in architecture["columns"]]
         mask = inputs[-1].clone()
         mask[:, names.index(column)] = 0

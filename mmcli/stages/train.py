@@ -41,9 +41,15 @@ def resolve_design(cfg: TrainConfig, data_stage: str) -> tuple[str, str]:
         return "e2e", fusion
     if cfg.model == "e2e":
         raise UsageError("--model e2e trains on a preprocess artifact, not a fuse artifact")
-    return ("mlp" if cfg.model == "auto" else cfg.model), (
-        "none" if cfg.fusion == "auto" else cfg.fusion
-    )
+    fusion = "none" if cfg.fusion == "auto" else cfg.fusion
+    if cfg.model == "late" and fusion != "none":
+        raise UsageError(
+            f"--model late is its own fusion: it takes no --fusion {fusion}",
+            hint="leave --fusion out, or use --model mlp with it",
+        )
+    if cfg.model == "auto" and fusion != "none":
+        return "mlp", fusion  # learned fusion over the blocks: an MLP head on top
+    return cfg.model, fusion
 
 
 def resolve_loss(loss: str, task: str) -> str:
@@ -97,9 +103,7 @@ def _train(
     device: Any,
     progress: Progress,
 ) -> dict[str, Any]:
-    import torch
-
-    from mmcli.models import distributed, training
+    from mmcli.models import distributed
 
     schema: TableSchema = data.record.table
     target = schema.target
@@ -109,6 +113,69 @@ def _train(
     train_idx, val_idx = np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
     y, y_np, scale, class_weights, sample_weights = _targets(cfg, target, table, train_idx)
 
+    if model_kind in ("auto", "late"):
+        from mmcli.stages import auto
+
+        result, model, architecture = auto.search(
+            cfg, data, table, y, y_np, train_idx, val_idx,
+            class_weights, sample_weights, progress, device,
+        )  # fmt: skip
+        summary["candidates"] = auto.candidate_scores(result.candidates)
+        summary["chosen"] = result.chosen
+    else:
+        result, model, architecture = fit_torch(
+            cfg, data, table, model_kind, fusion, y, y_np, train_idx, val_idx,
+            class_weights, sample_weights, progress, device,
+        )  # fmt: skip
+    summary.update({"status": "built", "model": model_kind, "fusion": fusion, "task": task})
+    if result.history:  # trained by epochs (a model fitted in closed form has none)
+        summary.update({"epochs": len(result.history), "best_epoch": result.best_epoch})
+    if len(val_idx):
+        best = result.history[result.best_epoch - 1] if result.history else {}
+        summary["val_score"] = getattr(result, "val_score", best.get("val_score"))
+        summary["val_metric"] = "macro_f1" if task == "classification" else "r2"
+        if result.stopped_early:
+            summary["early_stopping"] = f"stopped: no better val loss in {cfg.patience} epochs"
+    elif model_kind == "auto":
+        kept = "late fusion" if result.chosen == "late" else result.chosen
+        summary["selection"] = f"no val rows to choose on: {kept} kept"
+    else:  # the split has no val rows (a split column without them, or --val-fraction 0)
+        summary["early_stopping"] = "off: no val rows, the last epoch is kept"
+    weights = getattr(model, "fusion_weights", lambda: None)()
+    if weights is not None:
+        names = [c["name"] for c in architecture["columns"]]
+        summary["fusion_weights"] = dict(zip(names, weights, strict=True))
+    if distributed.world() > 1:
+        summary["processes"] = distributed.world()
+        if distributed.rank() > 0:  # every process holds the same weights; rank 0 writes
+            return summary
+    _publish(cfg, data, key, model, result, architecture, schema, scale, summary)
+    return summary
+
+
+def fit_torch(
+    cfg: TrainConfig,
+    data: Artifact,
+    table: pd.DataFrame,
+    model_kind: str,
+    fusion: str,
+    y: Any,
+    y_np: np.ndarray,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    class_weights: Any,
+    sample_weights: Any,
+    progress: Progress,
+    device: Any,
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Train one torch model (a head, learned fusion or e2e) with early stopping on val:
+    (fit result, model, architecture)."""
+    import torch
+
+    from mmcli.models import training
+
+    task = data.record.table.target.task
+    split = table["_split"].to_numpy()
     progress("preparing inputs", 0, None)
     architecture, inputs = _design(
         cfg,
@@ -117,7 +184,7 @@ def _train(
         split == "train",
         model_kind,
         fusion,
-        len(target.classes or []) or 1,
+        len(data.record.table.target.classes or []) or 1,
         progress,
     )
     generator = training.seed_everything(cfg.seed)
@@ -137,7 +204,7 @@ def _train(
             weight_decay=cfg.weight_decay,
             patience=cfg.patience,
             generator=generator,
-            score=_scorer(task),
+            score=scorer(task),
             progress=progress,
             sample_weights=sample_weights,
             augment=augment,
@@ -146,34 +213,7 @@ def _train(
             device=device,
             score_name="macro_f1" if task == "classification" else "r2",
         )
-    best = result.history[result.best_epoch - 1]
-    summary.update(
-        {
-            "status": "built",
-            "model": model_kind,
-            "fusion": fusion,
-            "task": task,
-            "epochs": len(result.history),
-            "best_epoch": result.best_epoch,
-        }
-    )
-    if len(val_idx):
-        summary["val_score"] = best.get("val_score")
-        summary["val_metric"] = "macro_f1" if task == "classification" else "r2"
-        if result.stopped_early:
-            summary["early_stopping"] = f"stopped: no better val loss in {cfg.patience} epochs"
-    else:  # the split has no val rows (a split column without them, or --val-fraction 0)
-        summary["early_stopping"] = "off: no val rows, the last epoch is kept"
-    weights = getattr(model, "fusion_weights", lambda: None)()
-    if weights is not None:
-        names = [c["name"] for c in architecture["columns"]]
-        summary["fusion_weights"] = dict(zip(names, weights, strict=True))
-    if distributed.world() > 1:
-        summary["processes"] = distributed.world()
-        if distributed.rank() > 0:  # every process holds the same weights; rank 0 writes
-            return summary
-    _publish(cfg, data, key, model, result, architecture, schema, scale, summary)
-    return summary
+    return result, model, architecture
 
 
 def _publish(
@@ -213,19 +253,21 @@ def _publish(
             str(build.dir / "model.safetensors"),
         )
         (build.dir / "history.json").write_text(json.dumps(result.history, indent=1) + "\n")
-        plots.training_curve_png(
-            result.history,
-            build.dir / "curve.png",
-            best_epoch=result.best_epoch,
-            metric="macro_f1" if target.task == "classification" else "r2",
-        )
+        if result.history:
+            plots.training_curve_png(
+                result.history,
+                build.dir / "curve.png",
+                best_epoch=result.best_epoch,
+                metric="macro_f1" if target.task == "classification" else "r2",
+            )
         build.info.update(
             {
                 "architecture": architecture,
                 "task": target.task,
                 "classes": target.classes,
                 "target_scale": scale,
-                "best_epoch": result.best_epoch,
+                "best_epoch": result.best_epoch or None,
+                "candidates": getattr(result, "candidates", None),
                 "schema": schema,
                 "summary": lean_summary(summary),
             }
@@ -400,6 +442,10 @@ def build_model(architecture: dict[str, Any]) -> Any:
         from mmcli.models import heads
 
         return heads.build(architecture)
+    if architecture["family"] == "late":
+        from mmcli.models.late import LateFusionNet
+
+        return LateFusionNet(architecture)
     from mmcli.models.multimodal import MultimodalNet
 
     return MultimodalNet(architecture)
@@ -459,7 +505,7 @@ def to_predictions(model_art: Artifact, outputs: Any, bad: np.ndarray | None = N
     return predictions
 
 
-def _scorer(task: str) -> Any:
+def scorer(task: str) -> Any:
     from sklearn.metrics import f1_score, r2_score
 
     def score(out: Any, y: Any) -> float:

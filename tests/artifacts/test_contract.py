@@ -243,12 +243,12 @@ def test_an_output_overlapping_an_input_is_a_usage_error(base, args, monkeypatch
 def test_naming_a_default_does_not_rebuild(base):
     work = base / "work"
     again = invoke(
-        "train", work / "fused", "--out", work / "model", "--model", "mlp", "--fusion", "none",
+        "train", work / "fused", "--out", work / "model", "--model", "auto", "--fusion", "none",
         "--epochs", "8", "--patience", "4", "--json",
     )  # fmt: skip
     assert json.loads(again.stdout)["status"] == "up-to-date"
     (base / "pipeline.yaml").write_text(
-        PIPELINE.replace("train: {", "train: {model: mlp, loss: auto, ")
+        PIPELINE.replace("train: {", "train: {model: auto, loss: auto, ")
     )
     dry = invoke("run", base / "pipeline.yaml", "--dry-run", "--json")
     assert {s["status"] for s in json.loads(dry.stdout)["stages"]} == {"up-to-date"}

@@ -168,11 +168,12 @@ CASES = {
     ),
     "fuse": (
         "f -o x --method weighted-sum --weights image=1,text=0.5 --weights audio=2 "
-        "--width 16 --seed 4",
+        "--width 16 --seed 4 --scale feature",
         {
             "feats": Path("f"),
             "out": Path("x"),
             "method": "weighted-sum",
+            "scale": "feature",
             "weights": {"image": 1.0, "text": 0.5, "audio": 2.0},
             "width": 16,
             "seed": 4,

@@ -40,9 +40,19 @@ def test_metrics_beat_the_majority_class(pipeline):
     assert np.array(metrics["confusion_matrix"]).sum() == metrics["n"]
     for name in ("report.md", "confusion_matrix.png", "predictions.parquet"):
         assert (pipeline / "eval" / name).stat().st_size > 0
-    assert (pipeline / "model/curve.png").stat().st_size > 0
+    # The default (--model auto) keeps the candidate with the best val score; only a model
+    # trained by epochs has a training curve.
+    record = json.loads((pipeline / "model/mmcli.json").read_text())
+    chosen = [c for c in record["candidates"] if c["chosen"]]
+    assert [c["name"] for c in record["candidates"]] == ["logistic", "late", "mlp"]
+    assert len(chosen) == 1
+    assert chosen[0]["val_score"] == max(c["val_score"] for c in record["candidates"])
     history = json.loads((pipeline / "model/history.json").read_text())
-    assert history[0]["epoch"] == 1 and "val_loss" in history[0]
+    if chosen[0]["name"] == "mlp":
+        assert (pipeline / "model/curve.png").stat().st_size > 0
+        assert history[0]["epoch"] == 1 and "val_loss" in history[0]
+    else:
+        assert history == [] and not (pipeline / "model/curve.png").exists()
 
 
 def test_second_run_is_up_to_date_and_changes_nothing(pipeline, dataset):
@@ -249,7 +259,7 @@ def test_train_says_when_it_stopped_early(dataset_copy, tmp_path):
     run_ok("extract-features", tmp_path / "p", "--out", tmp_path / "f")
     run_ok("fuse", tmp_path / "f", "--out", tmp_path / "x")
     result = run_ok("train", tmp_path / "x", "--out", tmp_path / "m", "--epochs", "300",
-                    "--patience", "3", "--json")  # fmt: skip
+                    "--patience", "3", "--model", "mlp", "--json")  # fmt: skip
     summary = json.loads(result.stdout)
     assert summary["epochs"] < 300  # the val loss of noise labels stops improving
     assert summary["early_stopping"] == "stopped: no better val loss in 3 epochs"

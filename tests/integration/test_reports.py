@@ -60,7 +60,9 @@ def test_evaluation_figures_numbers_and_html(pipeline):
     page = _Collect()
     page.feed((evaluation / "report.html").read_text())
     thumbnails = [w for w in worst if "image" in w.get("media", {})]
-    assert len(page.images) == len(FIGURES) + 1 + len(thumbnails)  # + the training curve
+    curve = int((evaluation / "curve.png").exists())  # a model trained by epochs has one
+    assert curve == (pipeline / "model/curve.png").exists()
+    assert len(page.images) == len(FIGURES) + curve + len(thumbnails)
     assert all(src.startswith("data:image/png;base64,") for src in page.images)  # self-contained
     assert page.tables >= 4 and any("contributions" in h for h in page.headings)
     markdown = (evaluation / "report.md").read_text()
@@ -100,11 +102,18 @@ def test_report_shows_provenance_gates_curve_and_the_worst_rows_media(pipeline, 
             assert thumbnail.size == (64, 64)
         assert (out / w["media"]["audio"]).read_bytes()[:4] == b"RIFF"
     assert html.count('<audio controls src="data:audio/wav;base64,') == len(worst)
-    assert (out / "curve.png").read_bytes() == (pipeline / "model" / "curve.png").read_bytes()
     markdown = (out / "report.md").read_text()
     for w in worst:  # report.md links files that are in the artifact, relative to it
         assert f"]({w['media']['image']})" in markdown and f"]({w['media']['audio']})" in markdown
-    assert "![Training curve" in markdown
+    # --model auto: the candidates and their val scores; the training curve when the chosen
+    # model trained by epochs
+    assert provenance["model"]["candidates"] == model["candidates"]
+    assert "Model selection (--model auto)" in html and "(chosen)" in markdown
+    if (pipeline / "model/curve.png").exists():
+        assert (out / "curve.png").read_bytes() == (pipeline / "model/curve.png").read_bytes()
+        assert "![Training curve" in markdown
+    else:
+        assert not (out / "curve.png").exists() and "![Training curve" not in markdown
     # The same evaluation twice gives the same bytes, media included.
     again = tmp_path / "again"
     invoke("evaluate", pipeline / "model", pipeline / "fused", "--out", again,
@@ -195,7 +204,7 @@ def test_compare_table_markdown_and_json(pipeline):
     summary = json.loads(result.stdout)
     assert rows["log_loss"]["better"] == "lower" and rows["macro_f1"]["better"] == "higher"
     assert rows["contribution:image"]["better"] is None
-    assert {"parameter": "model", "values": ["mlp", "logistic"]} in summary["parameters"]
+    assert {"parameter": "model", "values": ["auto", "logistic"]} in summary["parameters"]
     assert summary["warnings"] == []  # the same split of the same data
     assert summary["evaluations"][0]["split"] == summary["evaluations"][1]["split"] == "test"
     md = run_ok("compare", pipeline / "eval", pipeline / "eval_lr", "--format", "md").stdout

@@ -355,7 +355,7 @@ def test_train_and_predict_on_a_full_disk_exit_6(nwork, pipeline, dataset, tmp_p
     before = (nwork / "model/mmcli.json").read_text()
     result = cli(
         "train", nwork / "fused", "--out", nwork / "model", "--force", "--epochs", "2",
-        preexec_fn=_file_limit(4096),
+        "--model", "mlp", preexec_fn=_file_limit(4096),
     )  # fmt: skip
     assert result.returncode == EXIT_IO, result.stderr
     assert str(nwork / "model") in result.stderr and "Traceback" not in result.stderr

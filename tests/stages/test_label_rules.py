@@ -60,11 +60,20 @@ def test_no_val_fraction_is_allowed_and_train_says_there_is_no_early_stopping(da
     run_ok("preprocess", dataset, "--out", tmp_path / "prep", "--val-fraction", "0")
     run_ok("extract-features", tmp_path / "prep", "--out", tmp_path / "feats")
     run_ok("fuse", tmp_path / "feats", "--out", tmp_path / "fused")
-    result = run_ok("train", tmp_path / "fused", "--out", tmp_path / "m", "--epochs", "5", "--json")
+    result = run_ok(
+        "train", tmp_path / "fused", "--out", tmp_path / "m", "--epochs", "5", "--model", "mlp",
+        "--json",
+    )  # fmt: skip
     summary = json.loads(result.stdout)
     assert summary["early_stopping"].startswith("off: no val rows")
     assert summary["epochs"] == summary["best_epoch"] == 5
     assert "val_score" not in summary
+    # --model auto has nothing to choose on: late fusion is kept, and it says so
+    result = run_ok("train", tmp_path / "fused", "--out", tmp_path / "a", "--epochs", "5", "--json")
+    summary = json.loads(result.stdout)
+    assert summary["chosen"] == "late" and "val_score" not in summary
+    assert summary["selection"] == "no val rows to choose on: late fusion kept"
+    assert set(summary["candidates"].values()) == {None}
 
 
 def test_a_split_column_without_val_rows_is_a_warning(dataset_copy, tmp_path):
