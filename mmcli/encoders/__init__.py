@@ -27,6 +27,9 @@ class EncoderSpec:
     dim_note: str = ""
     #: Top-level modules the encoder needs beyond mmcli's own dependencies (the extra).
     requires: tuple[str, ...] = ()
+    #: The image size (pixels a side) a pretrained network was trained at; smaller stored
+    #: images are upscaled to it.
+    input_size: int | None = None
 
     @property
     def extra(self) -> str | None:
@@ -104,6 +107,7 @@ REGISTRY: tuple[EncoderSpec, ...] = (
         "mmcli.encoders.pretrained_image:EfficientNetLite0",
         "EfficientNet-Lite0 (ImageNet), globally pooled last feature map; ONNX Runtime",
         dim=1280,
+        input_size=224,
         requires=(
             "onnxruntime",
             "onnx",

@@ -203,6 +203,23 @@ def reuse_column(
     return info.model_copy(update={part: paths[part] for part in parts})
 
 
+def resolution_warnings(schema: TableSchema, chosen: dict[str, str]) -> list[str]:
+    """One line per image or video column whose pretrained encoder reads larger images
+    than preprocess stored (they are upscaled, and the network sees less than it could)."""
+    lines = []
+    for col in schema.input_columns():
+        if col.type not in ("image", "video"):
+            continue
+        size = encoders.spec("image", chosen[col.name]).input_size
+        if size and schema.image_size < size:
+            lines.append(
+                f"{col.name}: {chosen[col.name]} reads {size} px images but preprocess "
+                f"stored {schema.image_size} px, upscaled here; for its full resolution "
+                f"run preprocess with --image-size {size} (and this stage again)"
+            )
+    return lines
+
+
 def create_encoder(kind: str, name: str, schema: TableSchema, cfg: ExtractConfig) -> Any:
     """A new encoder for one column; a video column's frames go through image encoder ``name``."""
     if kind == "video":
@@ -324,6 +341,9 @@ def _build(
                 "encoders": {i.name: f"{i.encoder} ({i.dim})" for i in infos},
             }
         )
+        warnings = resolution_warnings(prep.record.table, chosen)
+        if warnings:
+            summary["warnings"] = warnings
         if shard is not None:
             summary["shard"] = f"{shard[0]}/{shard[1]}"
             build.info["shard"] = {"index": shard[0], "count": shard[1], "rows": list(rows)}

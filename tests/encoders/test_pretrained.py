@@ -165,6 +165,12 @@ def test_extract_features_end_to_end_offline(tiny_prep, tmp_path):
         "weight": "standard (1)",
         "colour": "onehot (3)",
     }
+    # Said once, when built: the stored 32 px images are upscaled for the network.
+    assert summary["warnings"] == [
+        "image: efficientnet-lite0 reads 224 px images but preprocess stored 32 px, upscaled "
+        "here; for its full resolution run preprocess with --image-size 224 (and this stage "
+        "again)"
+    ]
     for column, width in [("image", 1280), ("audio", 256), ("caption", 384)]:
         features = np.load(tmp_path / "feats" / "features" / f"{column}.npy", allow_pickle=False)
         assert features.shape == (12, width) and features.dtype == np.float32
@@ -221,3 +227,15 @@ def test_missing_extra_is_a_usage_error_naming_the_install(
     listed = json.loads(invoke("encoders", "--json").stdout)["encoders"]
     row = next(r for r in listed if r["name"] == name)
     assert row["installed"] is False and module in row["missing"]
+
+
+def test_resolution_warning_only_for_a_network_given_smaller_images(tiny_prep):
+    from mmcli import api
+    from mmcli.stages.extract_features import resolution_warnings
+
+    schema = api.load(tiny_prep).record.table
+    chosen = {"image": "efficientnet-lite0", "audio": "mfcc", "caption": "tfidf"}
+    chosen |= {"weight": "standard", "colour": "onehot"}
+    assert len(resolution_warnings(schema, chosen)) == 1
+    assert resolution_warnings(schema.model_copy(update={"image_size": 224}), chosen) == []
+    assert resolution_warnings(schema, {**chosen, "image": "stats"}) == []
