@@ -1,6 +1,7 @@
 """Model quality against the best possible score, and against a tuned scikit-learn model.
 
-    python benchmarks/quality.py [--rows 3000] [--seeds 10 11 12] [--e2e] [--classes 5]
+    python benchmarks/quality.py [--rows 3000] [--seeds 10 11 12] [--e2e] [--fusions]
+                                 [--classes 5]
 
 For each seed: a set from ``ceiling.py`` (its Bayes ceiling known), then mmcli's default
 pipeline (preprocess -> extract-features -> fuse -> train -> evaluate, no flags). Prints,
@@ -13,7 +14,8 @@ per seed:
 - the chosen model's test macro-F1 and accuracy, the ceiling's, and their ratio;
 - scikit-learn's LogisticRegressionCV (C on a 10-value path, 5 folds on train+val) on the
   whole fused matrix, the baseline an expert writes in a few lines;
-- with ``--e2e``, ``train --model e2e`` (default fusion) too.
+- with ``--e2e``, ``train --model e2e`` (default fusion) too;
+- with ``--fusions``, each learned fusion over the fused blocks (``train --fusion X``).
 
 Nothing is chosen on test rows: mmcli chooses on its val split, the baselines by
 cross-validation on train+val; the test split is read once, to score.
@@ -64,7 +66,11 @@ def sklearn_scores(fused: Path, blocks: list[dict]) -> dict[str, float]:
     return scores
 
 
-def run_seed(work: Path, rows: int, seed: int, classes: int, e2e: bool) -> dict:
+#: The learned fusions ``train --fusion`` offers over a fuse artifact's blocks.
+LEARNED = ("weighted-sum", "gated", "attention")
+
+
+def run_seed(work: Path, rows: int, seed: int, classes: int, e2e: bool, fusions: bool) -> dict:
     data = work / f"set{seed}"
     manifest = ceiling.generate(data, rows, seed, classes)
     w = work / f"w{seed}"
@@ -93,6 +99,11 @@ def run_seed(work: Path, rows: int, seed: int, classes: int, e2e: bool) -> dict:
         api.run_stage("train", data=w / "prep", out=w / "e2e", model="e2e")
         api.run_stage("evaluate", model=w / "e2e", data=w / "prep", out=w / "eval_e2e")
         out["e2e_macro_f1"] = json.loads((w / "eval_e2e/metrics.json").read_text())["macro_f1"]
+    for fusion in LEARNED if fusions else ():
+        api.run_stage("train", data=w / "fused", out=w / fusion, fusion=fusion)
+        api.run_stage("evaluate", model=w / fusion, data=w / "fused", out=w / f"eval_{fusion}")
+        metrics = json.loads((w / f"eval_{fusion}/metrics.json").read_text())
+        out.setdefault("fusions", {})[fusion] = metrics["macro_f1"]
     return out
 
 
@@ -119,6 +130,8 @@ def report(r: dict) -> None:
     if "e2e_macro_f1" in r:
         e = r["e2e_macro_f1"]
         print(f"  e2e (concat): test macro-F1 {e:.3f}  ratio {e / c['macro_f1']:.3f}")
+    for fusion, f in r.get("fusions", {}).items():
+        print(f"  --fusion {fusion}: test macro-F1 {f:.3f}  ratio {f / c['macro_f1']:.3f}")
 
 
 def main() -> None:
@@ -127,11 +140,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[10, 11, 12])
     parser.add_argument("--classes", type=int, default=5)
     parser.add_argument("--e2e", action="store_true")
+    parser.add_argument("--fusions", action="store_true")
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
-            results.append(run_seed(Path(tmp), args.rows, seed, args.classes, args.e2e))
+            results.append(
+                run_seed(Path(tmp), args.rows, seed, args.classes, args.e2e, args.fusions)
+            )
             report(results[-1])
     ratios = [r["macro_f1"] / r["ceiling"]["macro_f1"] for r in results]
     sk = [r["sklearn"]["all fused"] / r["ceiling"]["macro_f1"] for r in results]
