@@ -38,6 +38,7 @@ STAGES = {
     "extract-features": ("ExtractConfig", "extract_features"),
     "fuse": ("FuseConfig", "fuse"),
     "train": ("TrainConfig", "train"),
+    "tune": ("TuneConfig", "tune"),
     "evaluate": ("EvaluateConfig", "evaluate"),
     "merge": ("MergeConfig", "merge"),
     "predict": ("PredictConfig", "predict"),

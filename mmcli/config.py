@@ -337,6 +337,74 @@ class TrainConfig(StageConfig):
     seed: int = Field(0, description="Seed of initialisation, shuffling and augmentation.")
 
 
+class TuneConfig(StageConfig):
+    PATH_FIELDS = ("data", "out", "base")
+    RUNTIME_FIELDS = ("wait", "workers", "device")
+    data: Path = Field(
+        description="A fuse artifact (tunes the MLP head) or a preprocess artifact (e2e).",
+        json_schema_extra=_ARGUMENT,
+    )
+    out: Path = Field(
+        Path("tuned"), description="Output artifact folder.", json_schema_extra=_OUT_FLAGS
+    )
+    model: Literal["auto", "mlp", "e2e"] = Field(
+        "auto", description="What is tuned; auto: mlp on a fuse artifact, e2e on a preprocess one."
+    )
+    fusion: Literal["auto", "none", "concat", "weighted-sum", "gated", "attention"] = Field(
+        "auto",
+        description="Fusion inside the model, fixed; auto: none for mlp, searched among "
+        "concat, weighted-sum, gated and attention for e2e.",
+    )
+    trials: int = Field(20, ge=1, description="At most this many trials.")
+    timeout: float | None = Field(
+        None,
+        gt=0,
+        description="Start no trial after this many seconds (then the trial count, and so "
+        "the result, depends on the machine's speed).",
+        json_schema_extra={"metavar": "SECONDS", "default_text": "none"},
+    )
+    folds: int = Field(
+        0,
+        ge=0,
+        description="Score each trial by K-fold cross-validation on the train+val rows "
+        "(for small data); 0: on the val split.",
+        json_schema_extra={"metavar": "K"},
+    )
+    params: list[str] = Field(
+        default_factory=list,
+        description="Tune only these parameters of the search space (comma-separated).",
+        json_schema_extra={"metavar": "NAME,...", "default_text": "all of them"},
+    )
+    prune: Literal["median", "none"] = Field(
+        "median",
+        description="median: stop a trial early when its val score (by epoch, or by fold) "
+        "falls below the median of earlier trials at that point; none: run every trial out.",
+    )
+    base: Path | None = Field(
+        None,
+        description="A train config file (YAML or TOML) every trial starts from; the "
+        "tuned parameters override it.",
+        json_schema_extra={"default_text": "train's defaults"},
+    )
+    workers: int = Field(
+        0,
+        ge=0,
+        description="Data-loader processes inside each trial (for --augment); results do "
+        "not depend on it.",
+        json_schema_extra={"flags": ["--workers", "-j"], "default_text": "0, none"},
+    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto", description="auto picks CUDA, then MPS, then the CPU."
+    )
+    seed: int = Field(0, description="Seed of the sampler and of every trial's training.")
+
+    @model_validator(mode="after")
+    def _check_folds(self) -> TuneConfig:
+        if self.folds == 1:
+            raise ValueError("folds 1: use 0 (the val split) or K >= 2")
+        return self
+
+
 class EvaluateConfig(StageConfig):
     PATH_FIELDS = ("model", "data", "out", "data_root")
     model: Path = Field(description="A train artifact.", json_schema_extra=_ARGUMENT)

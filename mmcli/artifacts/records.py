@@ -236,12 +236,22 @@ class EvaluateRecord(Record):
     paths: Paths | None = None
 
 
+class TuneRecord(Record):
+    stage: Literal["tune"]
+    #: Each tuned parameter and its range, as the trials saw it.
+    space: dict[str, str]
+    #: The ``--base`` file's train parameters every trial started from.
+    base: dict[str, Any] = {}
+    #: The best trial: its number, score and whole train config (``best.yaml``).
+    best: dict[str, Any]
+
+
 AnyRecord = Annotated[
-    PreprocessRecord | ExtractRecord | FuseRecord | TrainRecord | EvaluateRecord,
+    PreprocessRecord | ExtractRecord | FuseRecord | TrainRecord | EvaluateRecord | TuneRecord,
     Field(discriminator="stage"),
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyRecord)
-STAGES = ("preprocess", "extract-features", "fuse", "train", "evaluate")
+STAGES = ("preprocess", "extract-features", "fuse", "train", "evaluate", "tune")
 
 
 class RecordError(ValueError):

@@ -29,6 +29,7 @@ from mmcli.cli import (
     run,
     status,
     train,
+    tune,
 )
 from mmcli.cli._common import Interrupted
 from mmcli.cli._help import Command, Group, epilog
@@ -40,6 +41,7 @@ COMMANDS = [
     ("extract-features", extract_features.command),
     ("fuse", fuse.command),
     ("train", train.command),
+    ("tune", tune.command),
     ("evaluate", evaluate.command),
     ("merge", merge.command),
     ("predict", predict.command),

@@ -16,6 +16,7 @@ METAVARS = {str: "TEXT", int: "N", float: "NUMBER", Path: "PATH"}
 #: ``mmcli --help``'s sections, in order; every command is in one.
 SECTIONS = (
     ("Pipeline stages", ("preprocess", "extract-features", "fuse", "train", "evaluate")),
+    ("Choosing a model", ("tune",)),
     ("Using a model", ("predict",)),
     ("Running and checking the chain", ("run", "status", "inspect", "compare")),
     ("Tools", ("merge", "encoders")),
@@ -40,6 +41,11 @@ EXAMPLES = {
         "mmcli train work/fused --out work/model",
         "mmcli train work/fused --fusion gated --epochs 200 --out work/gated",
         "mmcli train work/prep --model e2e --out work/e2e",
+    ],
+    "tune": [
+        "mmcli tune work/fused --trials 20 --out work/tuned",
+        "mmcli train work/fused --config work/tuned/best.yaml --out work/model-tuned",
+        "mmcli tune work/prep --model e2e --trials 10 --timeout 600 --out work/tuned-e2e",
     ],
     "evaluate": [
         "mmcli evaluate work/model work/fused --out work/eval --fail-under macro_f1=0.5",

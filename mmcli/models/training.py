@@ -103,6 +103,7 @@ def fit(
     workers: int = 0,
     device: torch.device | None = None,
     score_name: str = "score",
+    on_epoch: Callable[[FitResult], None] | None = None,
 ) -> FitResult:
     """Train ``model`` in place, leaving it with the weights of the best val epoch.
 
@@ -110,7 +111,8 @@ def fit(
     small val split); with no val rows, the last epoch is kept. ``sample_weights`` (one
     per train row) draws batches with replacement instead of shuffling; ``augment``
     changes rows (all, or only ``augment_rows``) with per-row seeds, so the result does
-    not depend on ``workers``.
+    not depend on ``workers``. ``on_epoch`` sees the result after every epoch (``tune``
+    prunes a trial from there by raising).
 
     Under ``torchrun`` each process takes every ``world``-th row of each global batch;
     losses are summed and divided by the global batch's count, gradients summed over
@@ -147,6 +149,8 @@ def fit(
         last = min(epochs, result.best_epoch + patience) if len(val_idx) else epochs
         seconds = (time.monotonic() - started) / epoch * (last - epoch)
         progress(f"training epochs | {epoch_line(entry, score_name, last, seconds)}", epoch, epochs)
+        if on_epoch is not None:
+            on_epoch(result)
         if waited >= patience and len(val_idx):
             result.stopped_early = True
             break

@@ -111,7 +111,7 @@ def _train(
     table = data.table("rows.parquet")
     split = table["_split"].to_numpy()
     train_idx, val_idx = np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
-    y, y_np, scale, class_weights, sample_weights = _targets(cfg, target, table, train_idx)
+    y, y_np, scale, class_weights, sample_weights = targets(cfg, target, table, train_idx)
 
     if model_kind in ("auto", "late"):
         from mmcli.stages import auto
@@ -167,9 +167,10 @@ def fit_torch(
     sample_weights: Any,
     progress: Progress,
     device: Any,
+    on_epoch: Any = None,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """Train one torch model (a head, learned fusion or e2e) with early stopping on val:
-    (fit result, model, architecture)."""
+    (fit result, model, architecture). ``on_epoch``: as ``training.fit``'s."""
     import torch
 
     from mmcli.models import training
@@ -212,6 +213,7 @@ def fit_torch(
             workers=cfg.workers,
             device=device,
             score_name="macro_f1" if task == "classification" else "r2",
+            on_epoch=on_epoch,
         )
     return result, model, architecture
 
@@ -299,9 +301,11 @@ class _diverged:
             ) from None
 
 
-def _targets(
+def targets(
     cfg: TrainConfig, target: Target, table: pd.DataFrame, train_idx: np.ndarray
 ) -> tuple[Any, np.ndarray, dict, Any, Any]:
+    """(y tensor, y array, target scale, class weights, sample weights), fitted on
+    ``train_idx``: a regression target standardised, balanced weights when asked for."""
     import torch
 
     y_np = table["_target"].to_numpy().copy()

@@ -79,8 +79,9 @@ def test_unknown_flag_is_a_usage_error():
 def test_top_help_groups_commands_with_their_whole_first_sentence():
     text = invoke("--help").stdout
     sections = [line for line in text.splitlines() if line and not line.startswith(" ")]
-    assert sections[-4:] == [
+    assert sections[-5:] == [
         "Pipeline stages:",
+        "Choosing a model:",
         "Using a model:",
         "Running and checking the chain:",
         "Tools:",
