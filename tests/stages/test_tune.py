@@ -32,9 +32,7 @@ def _summary(result):
     return json.loads(result.stdout)
 
 
-def test_tune_is_deterministic_and_its_best_config_trains_the_best_trial(
-    pipeline, tmp_path, base
-):
+def test_tune_is_deterministic_and_its_best_config_trains_the_best_trial(pipeline, tmp_path, base):
     args = ["tune", pipeline / "fused", "--trials", "4", "--base", base, "--json"]
     first = _summary(run_ok(*args, "--out", tmp_path / "a"))
     run_ok(*args, "--out", tmp_path / "b")
