@@ -105,11 +105,17 @@ def _log_likelihood(shown: np.ndarray, p: float, classes: int) -> np.ndarray:
     return np.log(like)
 
 
-def posterior(shown: np.ndarray, classes: int, modalities: list[int] | None = None) -> np.ndarray:
-    """P(class | what the modalities showed), (rows, classes), from the generator's rules;
-    ``modalities`` picks the columns of ``shown`` used (all by default)."""
+def posterior(
+    shown: np.ndarray,
+    classes: int,
+    modalities: list[int] | None = None,
+    show: dict[str, float] = SHOW,
+) -> np.ndarray:
+    """P(class | what the modalities showed), (rows, classes), from the generator's rules
+    (``show``: each modality's probability of showing the true class); ``modalities``
+    picks the columns of ``shown`` used (all by default)."""
     post = np.tile(np.log(priors(classes)), (len(shown), 1))
-    for j, p in enumerate(SHOW.values()):
+    for j, p in enumerate(show.values()):
         if modalities is None or j in modalities:
             post += _log_likelihood(shown[:, j], p, classes)
     post = np.exp(post - post.max(axis=1, keepdims=True))
@@ -149,21 +155,26 @@ def generate(out: Path, rows: int, seed: int = 0, classes: int = 5) -> Path:
     return manifest
 
 
-def ceiling(truth: pd.DataFrame, classes: int, ids: list[str] | None = None) -> dict[str, float]:
+def ceiling(
+    truth: pd.DataFrame,
+    classes: int,
+    ids: list[str] | None = None,
+    show: dict[str, float] = SHOW,
+) -> dict[str, float]:
     """Macro-F1 and accuracy of the Bayes decision (all modalities, and each alone)."""
     from sklearn.metrics import accuracy_score, f1_score
 
     if ids is not None:
         truth = truth.set_index("id").loc[ids].reset_index()
-    shown = truth[[f"shown_{m}" for m in SHOW]].to_numpy()
+    shown = truth[[f"shown_{m}" for m in show]].to_numpy()
     y = truth["label"].to_numpy()
-    best = posterior(shown, classes).argmax(axis=1)
+    best = posterior(shown, classes, show=show).argmax(axis=1)
     scores = {
         "macro_f1": float(f1_score(y, best, average="macro", labels=range(classes))),
         "accuracy": float(accuracy_score(y, best)),
     }
-    for j, m in enumerate(SHOW):
-        alone = posterior(shown, classes, [j]).argmax(axis=1)
+    for j, m in enumerate(show):
+        alone = posterior(shown, classes, [j], show).argmax(axis=1)
         scores[f"{m}_macro_f1"] = float(f1_score(y, alone, average="macro", labels=range(classes)))
     return scores
 
