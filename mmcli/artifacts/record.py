@@ -469,3 +469,9 @@ def library_versions() -> dict[str, str]:
 def relative_to(target: Path, start: Path) -> str:
     """Path of ``target`` as seen from the folder ``start`` (so chains survive moving a tree)."""
     return os.path.relpath(Path(target).resolve(), Path(start).resolve())
+
+
+def input_ref(art: Artifact, out: Path) -> dict[str, str]:
+    """An input artifact as the record of the artifact built at ``out`` names it: its
+    stage, its path relative to ``out``, its fingerprint (``records.ArtifactRef``)."""
+    return {"stage": art.stage, "path": relative_to(art.path, out), "fingerprint": art.fingerprint}

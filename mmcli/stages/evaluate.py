@@ -34,7 +34,7 @@ import pandas as pd
 
 from mmcli import artifacts
 from mmcli.artifacts.hashing import file_sha256
-from mmcli.artifacts.record import relative_to
+from mmcli.artifacts.record import input_ref, relative_to
 from mmcli.artifacts.records import TableSchema
 from mmcli.config import EvaluateConfig
 from mmcli.errors import DataError, MissingInputError, MmcliError
@@ -356,11 +356,7 @@ def _evaluate(
             "path": relative_to(model_art.path, cfg.out),
             "fingerprint": model_art.fingerprint,
         },
-        "upstream": {
-            "stage": data.stage,
-            "path": relative_to(data.path, cfg.out),
-            "fingerprint": data.fingerprint,
-        },
+        "upstream": input_ref(data, cfg.out),
     }
     with artifacts.Builder(
         cfg.out, stage="evaluate", params=params, inputs=record_inputs, key=key

@@ -24,7 +24,7 @@ import numpy as np
 from mmcli import __version__, artifacts, encoders, parallel
 from mmcli.artifacts import arrays as store
 from mmcli.artifacts.hashing import canonical_json
-from mmcli.artifacts.record import Artifact, relative_to
+from mmcli.artifacts.record import Artifact, input_ref
 from mmcli.artifacts.records import Column, FeatureColumn, TableSchema
 from mmcli.config import ExtractConfig
 from mmcli.encoders.base import Overflow
@@ -312,13 +312,7 @@ def _build(
     table = prep.table("rows.parquet")
     shard = cfg.shard_numbers()
     rows = shard_rows(len(table), shard)
-    inputs = {
-        "upstream": {
-            "stage": "preprocess",
-            "path": relative_to(prep.path, cfg.out),
-            "fingerprint": prep.fingerprint,
-        }
-    }
+    inputs = {"upstream": input_ref(prep, cfg.out)}
     with artifacts.Builder(
         cfg.out, stage="extract-features", params=cfg.identity(), inputs=inputs, key=key
     ) as build:

@@ -33,7 +33,7 @@ import pandas as pd
 
 from mmcli import artifacts
 from mmcli.artifacts import arrays as store
-from mmcli.artifacts.record import Artifact, relative_to
+from mmcli.artifacts.record import Artifact, input_ref
 from mmcli.config import FuseConfig
 from mmcli.errors import DataError, MissingInputError, UsageError
 from mmcli.stages import Progress, no_progress, staleness
@@ -246,13 +246,7 @@ def _build(
     for block in blocks:
         info = feats.record.column(block["name"])
         block["type"] = info.type if info else ("mask" if block["name"] == MASK_BLOCK else "fused")
-    inputs = {
-        "upstream": {
-            "stage": "extract-features",
-            "path": relative_to(feats.path, cfg.out),
-            "fingerprint": feats.fingerprint,
-        }
-    }
+    inputs = {"upstream": input_ref(feats, cfg.out)}
     summary.update(
         {
             "status": "built",

@@ -20,7 +20,7 @@ import pandas as pd
 from mmcli import artifacts
 from mmcli.artifacts import arrays as store
 from mmcli.artifacts.hashing import file_sha256, json_sha256
-from mmcli.artifacts.record import Artifact, relative_to
+from mmcli.artifacts.record import Artifact, input_ref, relative_to
 from mmcli.artifacts.records import FeatureColumn, TableSchema
 from mmcli.config import MergeConfig, PreprocessConfig
 from mmcli.errors import DataError, UsageError
@@ -195,13 +195,7 @@ def _merge_feats(
                     f"shards disagree on the fitted {info.name} encoder ({name})",
                     hint="rebuild the shards with the same mmcli version and parameters",
                 )
-    inputs = {
-        "upstream": {
-            "stage": "preprocess",
-            "path": relative_to(prep.path, out),
-            "fingerprint": prep.fingerprint,
-        }
-    }
+    inputs = {"upstream": input_ref(prep, out)}
     table = pd.concat([s.table("rows.parquet") for s in shards], ignore_index=True)
     summary.update({"status": "built", **record.summary, "rows": len(table)})
     with artifacts.Builder(

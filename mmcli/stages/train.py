@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from mmcli import artifacts
-from mmcli.artifacts.record import Artifact, relative_to
+from mmcli.artifacts.record import Artifact, input_ref
 from mmcli.artifacts.records import TableSchema, Target
 from mmcli.config import TrainConfig
 from mmcli.errors import DataError, MissingInputError, UsageError
@@ -231,13 +231,7 @@ def _publish(
 ) -> None:
     """Write the model artifact: weights, history, curve and all that predict needs."""
     target = schema.target
-    inputs_record = {
-        "upstream": {
-            "stage": data.stage,
-            "path": relative_to(data.path, cfg.out),
-            "fingerprint": data.fingerprint,
-        }
-    }
+    inputs_record = {"upstream": input_ref(data, cfg.out)}
     with artifacts.Builder(
         cfg.out,
         stage="train",

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from mmcli import artifacts
-from mmcli.artifacts.record import relative_to
+from mmcli.artifacts.record import input_ref
 from mmcli.config import TrainConfig, TuneConfig, read_config_file
 from mmcli.errors import UsageError
 from mmcli.stages import Progress, lean_summary, no_progress, staleness
@@ -322,13 +322,7 @@ def _publish(
     )
     if len(study.trials) < cfg.trials:
         summary["stopped"] = f"--timeout {cfg.timeout:g} s: {len(study.trials)} trials ran"
-    inputs = {
-        "upstream": {
-            "stage": data.stage,
-            "path": relative_to(data.path, cfg.out),
-            "fingerprint": data.fingerprint,
-        }
-    }
+    inputs = {"upstream": input_ref(data, cfg.out)}
     with artifacts.Builder(
         cfg.out, stage="tune", params=cfg.identity(), inputs=inputs, key=key, seed=cfg.seed
     ) as build:
