@@ -107,6 +107,20 @@ def report(r: dict, show: dict[str, float]) -> None:
     )
 
 
+def run(rows: int, seeds: list[int], classes: int, show_p: float) -> None:
+    """Every seed's set, scored and printed, then the means."""
+    show = {"clip": show_p, "clip.audio": show_p, "caption": show_p}
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in seeds:
+            results.append(run_seed(Path(tmp), rows, seed, classes, show))
+            report(results[-1], show)
+    f1 = [r["macro_f1"] for r in results]
+    ratios = [r["macro_f1"] / r["ceiling"]["macro_f1"] for r in results]
+    print(f"\nmean test macro-F1 {np.mean(f1):.3f} (min {min(f1):.3f}); ratio to the ceiling "
+          f"{np.mean(ratios):.3f} (min {min(ratios):.3f})")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1000)
@@ -114,16 +128,7 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=5)
     parser.add_argument("--show", type=float, default=0.8)
     args = parser.parse_args()
-    show = {"clip": args.show, "clip.audio": args.show, "caption": args.show}
-    results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for seed in args.seeds:
-            results.append(run_seed(Path(tmp), args.rows, seed, args.classes, show))
-            report(results[-1], show)
-    f1 = [r["macro_f1"] for r in results]
-    ratios = [r["macro_f1"] / r["ceiling"]["macro_f1"] for r in results]
-    print(f"\nmean test macro-F1 {np.mean(f1):.3f} (min {min(f1):.3f}); ratio to the ceiling "
-          f"{np.mean(ratios):.3f} (min {min(ratios):.3f})")  # fmt: skip
+    run(args.rows, args.seeds, args.classes, args.show)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,12 @@
 
     python benchmarks/quality.py [--rows 3000] [--seeds 10 11 12] [--e2e] [--fusions]
                                  [--classes 5]
+    python benchmarks/quality.py --set clips [--rows 1000] [--seeds 0 1 2]
+    python benchmarks/quality.py --set emoji --data DIR [--seeds 0 1 2]
+
+``--set clips`` and ``--set emoji`` run ``clips.py`` (video clips, ceiling known) and
+``realset.py score`` (real media, built first by ``realset.py build DIR``); the rest of
+this page is the default set, ``generated``.
 
 For each seed: a set from ``ceiling.py`` (its Bayes ceiling known), then mmcli's default
 pipeline (preprocess -> extract-features -> fuse -> train -> evaluate, no flags). Prints,
@@ -136,12 +142,25 @@ def report(r: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=3000)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[10, 11, 12])
+    parser.add_argument("--set", choices=["generated", "clips", "emoji"], default="generated")
+    parser.add_argument("--data", type=Path, help="--set emoji: the folder realset.py built")
+    parser.add_argument("--rows", type=int, help="default: 3000 (generated), 1000 (clips)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="default: 10 11 12 (generated)")
     parser.add_argument("--classes", type=int, default=5)
     parser.add_argument("--e2e", action="store_true")
     parser.add_argument("--fusions", action="store_true")
     args = parser.parse_args()
+    if args.set == "clips":
+        import clips
+
+        return clips.run(args.rows or 1000, args.seeds or [0, 1, 2], args.classes, 0.8)
+    if args.set == "emoji":
+        import realset
+
+        if args.data is None:
+            parser.error("--set emoji needs --data DIR (python benchmarks/realset.py build DIR)")
+        return realset.score(args.data, args.seeds or [0, 1, 2])
+    args.rows, args.seeds = args.rows or 3000, args.seeds or [10, 11, 12]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
