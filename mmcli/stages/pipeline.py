@@ -10,7 +10,9 @@ section per stage whose keys are that stage's ``--config`` keys::
     evaluate: {fail-under: [macro_f1=0.5]}
 
 Paths are relative to the pipeline file. With ``train: {model: e2e}`` the chain skips
-extract-features and fuse and trains on the preprocess artifact.
+extract-features and fuse and trains on the preprocess artifact. A pretrained image
+encoder named in extract-features sets preprocess's image size to the one it reads,
+unless preprocess sets its own.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def plan(path: Path) -> list[tuple[str, Any]]:
     base = Path(os.path.normpath(path.parent))
     out = Path(os.path.normpath(base / str(spec.get("out", "work"))))
     sections = {s: _section(path, s, spec.get(s) or {}) for s in STAGES}
+    _encoder_image_size(sections)
     e2e = sections["train"].get("model") == "e2e"
     data = out / ("prep" if e2e else "fused")
     paths: dict[str, dict[str, Any]] = {
@@ -81,6 +84,24 @@ def plan(path: Path) -> list[tuple[str, Any]]:
     if problems:
         raise UsageError(f"{path}: " + "; ".join(problems))
     return configs
+
+
+def _encoder_image_size(sections: dict[str, dict[str, Any]]) -> None:
+    """Images stored at the size the named image (or video) encoder reads, unless the
+    preprocess section sets its own: ``extract-features: {image: efficientnet-lite0}``
+    alone preprocesses at 224 px, not the 64 px default the network would see upscaled."""
+    from mmcli import encoders
+
+    if "image_size" in sections["preprocess"]:
+        return
+    sizes = []
+    for key in ("image", "video"):
+        name = sections["extract-features"].get(key)
+        known = isinstance(name, str) and name in encoders.names("image")
+        if known and (size := encoders.spec("image", name).input_size):
+            sizes.append(size)
+    if sizes:
+        sections["preprocess"]["image_size"] = max(sizes)
 
 
 def _section(path: Path, stage: str, values: Any) -> dict[str, Any]:

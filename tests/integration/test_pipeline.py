@@ -8,6 +8,7 @@ import shutil
 
 import numpy as np
 import pandas as pd
+import pytest
 from conftest import FAST_TRAIN, invoke, run_ok
 from PIL import Image
 
@@ -284,3 +285,19 @@ def test_run_prints_each_stage_as_it_ends(dataset, tmp_path):
         "train: built",
     ]
     assert "run: train: training epochs 1/3: train loss" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("preprocess", "size"), [("", 224), ("preprocess: {image-size: 96}\n", 96)]
+)
+def test_a_pipeline_stores_images_at_its_pretrained_encoders_size(tmp_path, preprocess, size):
+    from mmcli.stages import pipeline
+
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(
+        "manifest: data.csv\n" + preprocess + "extract-features: {image: efficientnet-lite0}\n"
+    )
+    configs = dict(pipeline.plan(path))
+    assert configs["preprocess"].image_size == size
+    path.write_text("manifest: data.csv\nextract-features: {image: stats}\n")
+    assert dict(pipeline.plan(path))["preprocess"].image_size == 64
