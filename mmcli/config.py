@@ -312,10 +312,11 @@ class TrainConfig(StageConfig):
     sampler: Literal["shuffle", "weighted"] = Field(
         "shuffle", description="weighted: draw rows so classes come equally often."
     )
-    augment: Literal["none", "all", "minority"] = Field(
-        "none",
+    augment: Literal["auto", "none", "all", "minority"] = Field(
+        "auto",
         description="Augment all rows, or minority (only classes below the median count): "
-        "image flips/shifts/colour, audio gain/noise/masks, text token dropout.",
+        "image flips/shifts/colour, audio gain/noise/masks, text token dropout; "
+        "auto: all for e2e, none otherwise.",
     )
     loss: Literal["auto", "cross-entropy", "mse", "huber"] = Field(
         "auto",

@@ -234,6 +234,8 @@ def _search(
         values = {name: p.suggest(trial, name) for name, p in space.items()}
         trial_cfg = _train_config(cfg, {**base, **values, "model": model})
         kind, fusion = train.resolve_design(trial_cfg, data.stage)
+        augment = train.resolve_augment(trial_cfg.augment, kind)
+        trial_cfg = trial_cfg.model_copy(update={"augment": augment})
         scores, epochs = [], []
         for k, fold in enumerate(folds):
 

@@ -29,6 +29,7 @@ def test_every_stage_command_is_made_from_its_config():
         "extract-features",
         "fuse",
         "train",
+        "tune",
         "evaluate",
         "merge",
         "predict",
@@ -212,6 +213,26 @@ CASES = {
             "workers": 1,
             "device": "cpu",
             "seed": 5,
+        },
+    ),
+    "tune": (
+        "d -o t --model e2e --fusion gated --trials 3 --timeout 60 --folds 4 "
+        "--params lr,dropout --params width --prune none --base b.yaml --workers 1 "
+        "--device cpu --seed 2",
+        {
+            "data": Path("d"),
+            "out": Path("t"),
+            "model": "e2e",
+            "fusion": "gated",
+            "trials": 3,
+            "timeout": 60.0,
+            "folds": 4,
+            "params": ["lr,dropout", "width"],
+            "prune": "none",
+            "base": Path("b.yaml"),
+            "workers": 1,
+            "device": "cpu",
+            "seed": 2,
         },
     ),
     "evaluate": (

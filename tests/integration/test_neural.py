@@ -198,3 +198,17 @@ def test_model_and_data_kinds_must_match(prep, pipeline, tmp_path):
     assert wrong.exit_code == EXIT_USAGE and "--model e2e" in wrong.stderr
     wrong = invoke("train", pipeline / "fused", "--out", tmp_path / "m", "--model", "e2e")
     assert wrong.exit_code == EXIT_USAGE and "preprocess artifact" in wrong.stderr
+
+
+def test_augmentation_is_on_by_default_for_e2e_only(prep, pipeline, tmp_path):
+    _train(prep, tmp_path / "e2e", "--epochs", "2")
+    _train(prep, tmp_path / "plain", "--epochs", "2", "--augment", "none")
+    run_ok("train", pipeline / "fused", "--out", tmp_path / "head", "--model", "mlp",
+           "--epochs", "2")  # fmt: skip
+    params = {
+        n: json.loads((tmp_path / n / "mmcli.json").read_text())["params"]["augment"]
+        for n in ("e2e", "plain", "head")
+    }
+    assert params == {"e2e": "all", "plain": "none", "head": "none"}
+    weights = [(tmp_path / n / "model.safetensors").read_bytes() for n in ("e2e", "plain")]
+    assert weights[0] != weights[1]  # the augmented rows changed what was learnt
