@@ -147,6 +147,11 @@ def _space(cfg: TuneConfig, model: str) -> dict[str, Param]:
     return {n: p for n, p in space.items() if not names or n in names}
 
 
+def _fixed(cfg: TuneConfig, model: str) -> dict[str, Any]:
+    """What tune's own options fix in every trial: the model, and a fusion named."""
+    return {"model": model, **({"fusion": cfg.fusion} if cfg.fusion != "auto" else {})}
+
+
 def _train_config(cfg: TuneConfig, values: dict[str, Any]) -> TrainConfig:
     from mmcli.config import build
 
@@ -232,7 +237,7 @@ def _search(
 
     def objective(trial: Any) -> float:
         values = {name: p.suggest(trial, name) for name, p in space.items()}
-        trial_cfg = _train_config(cfg, {**base, **values, "model": model})
+        trial_cfg = _train_config(cfg, {**base, **values, **_fixed(cfg, model)})
         kind, fusion = train.resolve_design(trial_cfg, data.stage)
         augment = train.resolve_augment(trial_cfg.augment, kind)
         trial_cfg = trial_cfg.model_copy(update={"augment": augment})
@@ -306,7 +311,7 @@ def _publish(
             hint="raise --timeout",
         )
     best = max(complete, key=lambda t: (t.value, -t.number))  # a tie keeps the earlier
-    best_config = {**base, **best.params, "model": model, "seed": cfg.seed}
+    best_config = {**base, **best.params, **_fixed(cfg, model), "seed": cfg.seed}
     pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
     task = data.record.table.target.task
     summary.update(

@@ -152,3 +152,16 @@ def test_a_bad_base_file_is_refused_before_any_trial(pipeline, tmp_path, text, m
     base.write_text(text)
     result = invoke("tune", pipeline / "fused", "--base", base, "--out", tmp_path / "t")
     assert result.exit_code == EXIT_USAGE and message in result.stderr
+
+
+def test_a_fusion_named_is_used_by_every_trial_and_kept(pipeline, tmp_path, base):
+    args = ["tune", pipeline / "fused", "--fusion", "weighted-sum", "--trials", "1"]
+    summary = _summary(run_ok(*args, "--base", base, "--out", tmp_path / "t", "--json"))
+    config = yaml.safe_load((tmp_path / "t/best.yaml").read_text())
+    assert config["fusion"] == "weighted-sum"
+    model = _summary(
+        run_ok("train", pipeline / "fused", "--config", tmp_path / "t/best.yaml",
+               "--out", tmp_path / "m", "--json")
+    )  # fmt: skip
+    assert model["fusion"] == "weighted-sum"
+    assert model["val_score"] == pytest.approx(summary["best_score"], abs=1e-6)
