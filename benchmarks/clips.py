@@ -89,6 +89,7 @@ def run_seed(work: Path, rows: int, seed: int, classes: int, show: dict[str, flo
         "accuracy": metrics["accuracy"],
         "candidates": trained.get("candidates", {}),
         "chosen": trained.get("chosen"),
+        "chosen_on": trained.get("chosen_on"),
         "columns": sklearn_scores(w / "fused", blocks),
     }
 
@@ -99,7 +100,7 @@ def report(r: dict, show: dict[str, float]) -> None:
     for m in show:
         print(f"  {m:<11} alone {r['columns'][m]:.3f}  vs its ceiling {c[f'{m}_macro_f1']:.3f}")
     cands = ", ".join(f"{k} {v:.3f}" for k, v in r["candidates"].items())
-    print(f"  candidates (val macro-F1): {cands}; chose {r['chosen']}")
+    print(f"  candidates (macro-F1, {r['chosen_on']}): {cands}; chose {r['chosen']}")
     print(
         f"  mmcli default: test macro-F1 {r['macro_f1']:.3f}  accuracy {r['accuracy']:.3f}"
         f"  ceiling {c['macro_f1']:.3f} / {c['accuracy']:.3f}"

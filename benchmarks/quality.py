@@ -16,14 +16,15 @@ per seed:
 - each column's test macro-F1 alone (a logistic regression on that column's fused block,
   its C chosen by 5-fold cross-validation on the train+val rows) beside that column's
   ceiling;
-- every candidate ``--model auto`` tried and its val score, and which it chose;
+- every candidate ``--model auto`` tried, its val score (and K-fold score, when the val
+  split is small enough that auto chose by cross-validation), and which it chose;
 - the chosen model's test macro-F1 and accuracy, the ceiling's, and their ratio;
 - scikit-learn's LogisticRegressionCV (C on a 10-value path, 5 folds on train+val) on the
   whole fused matrix, the baseline an expert writes in a few lines;
 - with ``--e2e``, ``train --model e2e`` (default fusion) too;
 - with ``--fusions``, each learned fusion over the fused blocks (``train --fusion X``).
 
-Nothing is chosen on test rows: mmcli chooses on its val split, the baselines by
+Nothing is chosen on test rows: mmcli chooses on train+val, the baselines by
 cross-validation on train+val; the test split is read once, to score.
 """
 
@@ -122,10 +123,12 @@ def report(r: dict) -> None:
     for m in ("size", "source"):
         print(f"    {m:<10} {r['sklearn'][m]:.3f}  (no information)")
     cands = ", ".join(
-        f"{x['name']} {x['val_score']:.3f}{' (chosen)' if x['chosen'] else ''}"
+        f"{x['name']} {x['val_score']:.3f}"
+        + (f" / cv {x['cv_score']:.3f}" if "cv_score" in x else "")
+        + (" (chosen)" if x["chosen"] else "")
         for x in r["candidates"]
     )
-    print(f"  candidates (val macro-F1): {cands}")
+    print(f"  candidates (val macro-F1 / cross-validated on train+val): {cands}")
     ratio = r["macro_f1"] / c["macro_f1"]
     print(
         f"  mmcli default: test macro-F1 {r['macro_f1']:.3f}  accuracy {r['accuracy']:.3f}"

@@ -231,6 +231,7 @@ def score_seed(data: Path, seed: int, pretrained: bool, work: Path) -> dict:
         "seconds": time.perf_counter() - start,
         "candidates": trained.get("candidates"),
         "chosen": trained.get("chosen"),
+        "chosen_on": trained.get("chosen_on"),
         "macro_f1": metrics["macro_f1"],
         "accuracy": metrics["accuracy"],
         "cross_macro_f1": cross_metrics["macro_f1"],
@@ -279,7 +280,7 @@ def report(r: dict) -> None:
     )
     if r["candidates"]:
         print(
-            "  candidates (val macro-F1): "
+            f"  candidates (macro-F1, {r['chosen_on']}): "
             + ", ".join(f"{k} {v:.3f}" for k, v in r["candidates"].items())
             + f"; chose {r['chosen']}"
         )

@@ -272,7 +272,8 @@ class TrainConfig(StageConfig):
         "auto",
         description="logistic, mlp, late (one linear model per column, their log-odds "
         "summed with learned weights) on a fuse artifact, or e2e (CNN/RNN towers on a "
-        "preprocess artifact); auto: the best of logistic, late and mlp on the val split "
+        "preprocess artifact); auto: the best of logistic, late, mlp and their ensemble, "
+        "on the val split or, under 500 val rows, by 5-fold cross-validation on train+val "
         "(on fuse), e2e (on preprocess).",
     )
     fusion: Literal["auto", "none", "concat", "weighted-sum", "gated", "attention"] = Field(

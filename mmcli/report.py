@@ -119,17 +119,24 @@ def _sections(metrics: dict[str, Any], classes: list[str]) -> list[Section]:
 
 
 def _candidates(candidates: list[dict[str, Any]]) -> Section:
-    """``--model auto``: each candidate's val score; the chosen one marked."""
+    """``--model auto``: each candidate's scores and parameters; the chosen one marked."""
+    folds = any("cv_score" in c for c in candidates)
     rows = [
-        [
-            c["name"] + (" (chosen)" if c["chosen"] else ""),
-            c["val_score"],
-            ", ".join(f"{k}={v:g}" for k, v in c["params"].items()),
-        ]
+        [c["name"] + (" (chosen)" if c["chosen"] else ""), c["val_score"]]
+        + ([c.get("cv_score")] if folds else [])
+        + [", ".join(f"{k}={_value(v)}" for k, v in c["params"].items())]
         for c in candidates
     ]
-    note = "Scored on the val split (never the test rows); a tie keeps the simpler model."
-    return ("Model selection (--model auto)", ["candidate", "val score", "parameters"], rows, note)
+    columns = ["candidate", "val score"] + (["cv score"] if folds else []) + ["parameters"]
+    on = "K-fold cross-validation on train+val (the val split is small)" if folds else "val split"
+    note = f"Chosen on the {on}, never the test rows; a tie keeps the simpler model."
+    return ("Model selection (--model auto)", columns, rows, note)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, list):
+        return "+".join(str(v) for v in value)
+    return f"{value:g}" if isinstance(value, float | int) else str(value)
 
 
 def _provenance(provenance: dict[str, Any]) -> Section:

@@ -572,8 +572,10 @@ def _masked_inputs(
     """The model's inputs with ``column`` absent for every row, as missing data would be."""
     import torch
 
+    from mmcli.stages.model_inputs import reads_matrix
+
     architecture = model_art.record.architecture
-    if architecture["family"] != "head":  # the network reads the mask: switch it off
+    if not reads_matrix(architecture):  # the network reads the mask: switch it off
         names = [c["name"] for c in architecture["columns"]]
         mask = inputs[-1].clone()
         mask[:, names.index(column)] = 0

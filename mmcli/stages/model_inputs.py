@@ -247,7 +247,17 @@ def artifact_inputs(architecture: dict[str, Any], data: Any, table: pd.DataFrame
         from mmcli.stages.extract_features import load_prep_arrays
 
         return e2e_inputs(table, load_prep_arrays(data), architecture["columns"])
-    x = fused_matrix(data)
-    if architecture["family"] == "head":
-        return [torch.from_numpy(x)]
+    return matrix_inputs(architecture, fused_matrix(data), table)
+
+
+def reads_matrix(architecture: dict[str, Any]) -> bool:
+    """Whether a model on a fuse artifact reads the whole matrix (a head, an ensemble) or
+    each column's block and the presence mask (late and learned fusion)."""
+    return architecture["family"] in ("head", "ensemble")
+
+
+def matrix_inputs(architecture: dict[str, Any], x: np.ndarray, table: pd.DataFrame) -> list[Tensor]:
+    """The inputs of a model on a fuse artifact, from its fused matrix ``x``."""
+    if reads_matrix(architecture):
+        return [torch.from_numpy(np.ascontiguousarray(x))]
     return block_inputs(x, table, architecture["columns"])

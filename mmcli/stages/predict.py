@@ -161,10 +161,9 @@ def model_predictions(
 ) -> np.ndarray:
     """The model's predictions of ``rows`` (class probabilities or values); rows whose
     numbers overflow on the way are named in ``failures``."""
-    import torch
 
     from mmcli.models import training
-    from mmcli.stages.model_inputs import block_inputs, e2e_inputs
+    from mmcli.stages.model_inputs import e2e_inputs, matrix_inputs
     from mmcli.stages.train import to_predictions
 
     if len(rows) == 0:  # every row failed its checks: nothing reaches the model
@@ -177,11 +176,7 @@ def model_predictions(
     else:
         fused = model_art.find("fuse")
         x = _fused(fused, rows, arrays, failures, progress)
-        inputs = (
-            [torch.from_numpy(x)]
-            if architecture["family"] == "head"
-            else block_inputs(x, rows, architecture["columns"])
-        )
+        inputs = matrix_inputs(architecture, x, rows)
     bad = np.zeros(len(rows), dtype=bool)
     predictions = to_predictions(model_art, training.predict(module, inputs), bad)
     for position in np.flatnonzero(bad):

@@ -132,6 +132,7 @@ def _train(
         )  # fmt: skip
         summary["candidates"] = auto.candidate_scores(result.candidates)
         summary["chosen"] = result.chosen
+        summary["chosen_on"] = result.scored_on
     else:
         result, model, architecture = fit_torch(
             cfg, data, table, model_kind, fusion, y, y_np, train_idx, val_idx,
@@ -147,8 +148,7 @@ def _train(
         if result.stopped_early:
             summary["early_stopping"] = f"stopped: no better val loss in {cfg.patience} epochs"
     elif model_kind == "auto":
-        kept = "late fusion" if result.chosen == "late" else result.chosen
-        summary["selection"] = f"no val rows to choose on: {kept} kept"
+        pass  # chosen by cross-validation, or kept by rule: summary["chosen_on"] says which
     else:  # the split has no val rows (a split column without them, or --val-fraction 0)
         summary["early_stopping"] = "off: no val rows, the last epoch is kept"
     weights = getattr(model, "fusion_weights", lambda: None)()
@@ -454,6 +454,10 @@ def build_model(architecture: dict[str, Any]) -> Any:
         from mmcli.models.late import LateFusionNet
 
         return LateFusionNet(architecture)
+    if architecture["family"] == "ensemble":
+        from mmcli.models.ensemble import EnsembleNet
+
+        return EnsembleNet(architecture)
     from mmcli.models.multimodal import MultimodalNet
 
     return MultimodalNet(architecture)

@@ -41,13 +41,13 @@ def test_metrics_beat_the_majority_class(pipeline):
     assert np.array(metrics["confusion_matrix"]).sum() == metrics["n"]
     for name in ("report.md", "confusion_matrix.png", "predictions.parquet"):
         assert (pipeline / "eval" / name).stat().st_size > 0
-    # The default (--model auto) keeps the candidate with the best val score; only a model
-    # trained by epochs has a training curve.
+    # The default (--model auto) keeps the candidate with the best score (cross-validated:
+    # the val split is small); only a model trained by epochs has a training curve.
     record = json.loads((pipeline / "model/mmcli.json").read_text())
     chosen = [c for c in record["candidates"] if c["chosen"]]
-    assert [c["name"] for c in record["candidates"]] == ["logistic", "late", "mlp"]
+    assert [c["name"] for c in record["candidates"]] == ["logistic", "late", "mlp", "ensemble"]
     assert len(chosen) == 1
-    assert chosen[0]["val_score"] == max(c["val_score"] for c in record["candidates"])
+    assert chosen[0]["cv_score"] == max(c["cv_score"] for c in record["candidates"])
     history = json.loads((pipeline / "model/history.json").read_text())
     if chosen[0]["name"] == "mlp":
         assert (pipeline / "model/curve.png").stat().st_size > 0
@@ -246,7 +246,12 @@ def test_train_prints_each_epoch_with_losses_and_time_left(pipeline, tmp_path):
     logged = run_ok("train", pipeline / "fused", "--out", tmp_path / "m", "--epochs", "6",
                     "--patience", "50")  # fmt: skip
     lines = [line for line in logged.stderr.splitlines() if "training epochs" in line]
-    assert len(lines) == 6  # one per epoch in a log
+    # one per epoch in a log: for each of the five folds auto cross-validates on (the val
+    # split is small), then for the fit it keeps
+    folds = [line for line in lines if line.startswith("train: fold ")]
+    assert len(folds) == 5 * 6 and folds[0].startswith("train: fold 1 of 5: training epochs 1/6")
+    lines = [line for line in lines if line not in folds]
+    assert len(lines) == 6
     assert lines[0].startswith("train: training epochs 1/6: train loss ")
     assert "val loss" in lines[0] and "macro_f1" in lines[0]
     assert "left (by epoch 6)" in lines[0] and "left" not in lines[-1]

@@ -19,29 +19,168 @@ def _record(folder):
     return json.loads((folder / "mmcli.json").read_text())
 
 
-def test_auto_is_deterministic_and_keeps_the_best_val_score(pipeline, tmp_path):
-    run_ok("train", pipeline / "fused", "--out", tmp_path / "again", *FAST_TRAIN)
-    first, again = _record(pipeline / "model"), _record(tmp_path / "again")
-    assert first["candidates"] == again["candidates"]
-    weights = (pipeline / "model/model.safetensors").read_bytes()
-    assert weights == (tmp_path / "again/model.safetensors").read_bytes()
-    # The recorded val score of the chosen model is what it scores on the val rows now.
-    chosen = next(c for c in first["candidates"] if c["chosen"])
-    assert chosen["val_score"] == max(c["val_score"] for c in first["candidates"])
-    assert first["summary"]["chosen"] == chosen["name"]
-    rows = pd.read_parquet(pipeline / "fused/rows.parquet")
-    val = rows[rows["_split"] == "val"]
+def _val_score(model_folder, fused_folder):
+    """macro-F1 of a trained model on its fuse artifact's val rows, computed here."""
     from sklearn.metrics import f1_score
 
     from mmcli.stages import model_inputs
     from mmcli.stages.train import load_model
 
-    model_art = api.load(pipeline / "model")
-    fused = api.load(pipeline / "fused")
-    inputs = model_inputs.artifact_inputs(model_art.record.architecture, fused, rows)
-    out = load_model(model_art)(*(t[val.index.to_numpy()] for t in inputs))
-    score = f1_score(val["_target"], out.argmax(1).numpy(), average="macro", zero_division=0)
-    assert score == pytest.approx(chosen["val_score"], abs=1e-6)
+    rows = pd.read_parquet(fused_folder / "rows.parquet")
+    val = rows[rows["_split"] == "val"]
+    model_art = api.load(model_folder)
+    inputs = model_inputs.artifact_inputs(
+        model_art.record.architecture, api.load(fused_folder), rows
+    )
+    with torch.no_grad():
+        out = load_model(model_art)(*(t[val.index.to_numpy()] for t in inputs))
+    return f1_score(val["_target"], out.argmax(1).numpy(), average="macro", zero_division=0)
+
+
+def test_auto_is_deterministic_and_keeps_the_best_cv_score_on_a_small_val_split(pipeline, tmp_path):
+    result = run_ok("train", pipeline / "fused", "--out", tmp_path / "again", *FAST_TRAIN, "--json")
+    summary = json.loads(result.stdout)
+    first, again = _record(pipeline / "model"), _record(tmp_path / "again")
+    assert first["candidates"] == again["candidates"]
+    weights = (pipeline / "model/model.safetensors").read_bytes()
+    assert weights == (tmp_path / "again/model.safetensors").read_bytes()
+    # 14 val rows: too few to choose on, so every candidate is cross-validated.
+    names = [c["name"] for c in first["candidates"]]
+    assert names == ["logistic", "late", "mlp", "ensemble"]
+    assert summary["chosen_on"] == "5-fold cross-validation on train+val"
+    chosen = next(c for c in first["candidates"] if c["chosen"])
+    assert chosen["cv_score"] == max(c["cv_score"] for c in first["candidates"])
+    assert summary["chosen"] == chosen["name"]
+    assert summary["candidates"] == {c["name"]: c["cv_score"] for c in first["candidates"]}
+    # The recorded val score of the chosen model is what it scores on the val rows now.
+    assert _val_score(pipeline / "model", pipeline / "fused") == pytest.approx(
+        chosen["val_score"], abs=1e-6
+    )
+    # The report shows both scores.
+    html = (pipeline / "eval/report.html").read_text()
+    assert "cv score" in html and "K-fold cross-validation" in html
+
+
+def test_a_large_val_split_is_chosen_on_directly(pipeline, tmp_path, monkeypatch):
+    from mmcli.stages import auto
+
+    monkeypatch.setattr(auto, "FOLDS_BELOW", 1)
+    result = run_ok("train", pipeline / "fused", "--out", tmp_path / "m", *FAST_TRAIN, "--json")
+    assert json.loads(result.stdout)["chosen_on"] == "val split"
+    candidates = _record(tmp_path / "m")["candidates"]
+    assert not any("cv_score" in c for c in candidates)
+    chosen = next(c for c in candidates if c["chosen"])
+    assert chosen["val_score"] == max(c["val_score"] for c in candidates)
+    # a later candidate wins only by scoring strictly higher
+    first_best = next(c for c in candidates if c["val_score"] == chosen["val_score"])
+    assert first_best is chosen
+
+
+def test_folds_shrink_to_the_smallest_class_and_never_hold_test_rows(pipeline):
+    from mmcli.config import TrainConfig
+    from mmcli.stages import auto
+
+    data = api.load(pipeline / "fused")
+    table = pd.read_parquet(pipeline / "fused/rows.parquet")
+    cfg = TrainConfig(data=pipeline / "fused", out=pipeline / "unused")
+    split = table["_split"].to_numpy()
+    rows = np.flatnonzero(split != "test")
+    target = table["_target"].to_numpy().copy()
+    target[rows] = np.where(target[rows] == 2, 0, target[rows])
+    target[rows[:3]] = 2  # class 2: three train+val rows
+    folds = auto._folds(cfg, data, table.assign(_target=target))
+    assert len(folds) == 3
+    held = np.concatenate([f.val_idx for f in folds])
+    assert sorted(held) == list(rows)  # every train+val row held out once, no test row
+    for fold in folds:
+        assert set(target[fold.train_idx]) == {0, 1, 2}
+        assert (fold.table["_split"].to_numpy()[fold.val_idx] == "val").all()
+    target[rows[1:3]] = 0  # class 2: one row, which no fold could train on
+    assert auto._folds(cfg, data, table.assign(_target=target)) == []
+
+
+def test_ensemble_averages_its_members_probabilities():
+    from mmcli.models import heads
+    from mmcli.models.ensemble import EnsembleNet
+
+    head = {"family": "head", "model": "mlp", "in_dim": 7, "out_dim": 3, "hidden": 4,
+            "dropout": 0.0}  # fmt: skip
+    columns = [{"name": "a", "dim": 3, "start": 0, "stop": 3},
+               {"name": "b", "dim": 2, "start": 3, "stop": 5}]  # fmt: skip
+    late_arch = {"family": "late", "columns": columns, "out_dim": 3, "task": "classification"}
+    architecture = {"family": "ensemble", "task": "classification", "out_dim": 3,
+                    "mask": [5, 7], "members": [head, late_arch]}  # fmt: skip
+    torch.manual_seed(0)
+    net = EnsembleNet(architecture).eval()
+    one, two = net.members
+    assert isinstance(one, heads.Head) and isinstance(two, late.LateFusionNet)
+    x = torch.randn(6, 7)
+    x[:, 5:] = torch.tensor([[1.0, 0.0]] * 3 + [[1.0, 1.0]] * 3)
+    with torch.no_grad():
+        expected = (
+            torch.softmax(one(x), 1) + torch.softmax(two(x[:, 0:3], x[:, 3:5], x[:, 5:7]), 1)
+        ) / 2
+        out = net(x)
+    assert torch.allclose(out.exp(), expected, atol=1e-6)
+    assert torch.allclose(out.exp().sum(1), torch.ones(6))
+    # The late member reads the presence flags from the matrix: an absent column's block
+    # changes nothing in its part.
+    changed = x.clone()
+    changed[:3, 3:5] = 100.0
+    with torch.no_grad():
+        moved = net(changed).exp() * 2 - torch.softmax(one(changed), 1)
+        assert torch.allclose(
+            moved[:3], torch.softmax(two(x[:, 0:3], x[:, 3:5], x[:, 5:7]), 1)[:3], atol=1e-6
+        )
+    # Regression: the plain mean of the members' predictions.
+    head_r = {**head, "out_dim": 1}
+    late_r = {**late_arch, "out_dim": 1, "task": "regression"}
+    net_r = EnsembleNet(
+        {**architecture, "task": "regression", "out_dim": 1, "members": [head_r, late_r]}
+    )
+    with torch.no_grad():
+        a, b = net_r.members
+        assert torch.allclose(net_r(x), (a(x) + b(x[:, :3], x[:, 3:5], x[:, 5:7])) / 2)
+
+
+def test_a_chosen_ensemble_predicts_evaluates_and_masks_like_any_model(
+    pipeline, tmp_path, dataset, monkeypatch
+):
+    from mmcli.models.ensemble import EnsembleNet
+    from mmcli.stages import auto
+
+    real = auto._score_function
+
+    def prefer_the_ensemble(task):  # the plumbing under test, not the choice
+        score = real(task)
+        return lambda model, *a: score(model, *a) + (10.0 if isinstance(model, EnsembleNet) else 0)
+
+    monkeypatch.setattr(auto, "_score_function", prefer_the_ensemble)
+    monkeypatch.setattr(auto, "FOLDS_BELOW", 1)
+    run_ok("train", pipeline / "fused", "--out", tmp_path / "m", *FAST_TRAIN)
+    monkeypatch.undo()
+    record = _record(tmp_path / "m")
+    assert record["architecture"]["family"] == "ensemble"
+    assert [m["family"] for m in record["architecture"]["members"]] == ["head", "late", "head"]
+    ensemble = next(c for c in record["candidates"] if c["name"] == "ensemble")
+    assert ensemble["params"] == {"members": ["logistic", "late", "mlp"]}
+    assert _val_score(tmp_path / "m", pipeline / "fused") == pytest.approx(
+        ensemble["val_score"] - 10.0, abs=1e-6
+    )
+    run_ok("evaluate", tmp_path / "m", pipeline / "fused", "--out", tmp_path / "eval")
+    metrics = json.loads((tmp_path / "eval/metrics.json").read_text())
+    assert metrics["macro_f1"] >= 0.8
+    assert set(metrics["contributions"]["columns"]) == {
+        "image",
+        "audio",
+        "caption",
+        "weight",
+        "colour",
+    }
+    rows = pd.read_csv(dataset).drop(columns=["label"]).head(5)
+    predictions = api.predict(tmp_path / "m", rows, data_root=dataset.parent)
+    assert predictions["error"].isna().all()
+    assert set(predictions["prediction"]) <= {"cat", "dog", "owl"}
 
 
 def test_a_different_seed_can_change_the_bytes_but_not_the_rules(pipeline, tmp_path):
@@ -81,7 +220,7 @@ def test_late_refuses_a_fusion_and_a_weighted_sum_artifact(pipeline, tmp_path):
     # auto on a weighted-sum artifact tries the others
     run_ok("train", tmp_path / "ws", "--out", tmp_path / "auto", *FAST_TRAIN)
     names = [c["name"] for c in _record(tmp_path / "auto")["candidates"]]
-    assert names == ["logistic", "mlp"]
+    assert names == ["logistic", "mlp", "ensemble"]
 
 
 def test_late_net_ignores_an_absent_column():

@@ -68,12 +68,17 @@ def test_no_val_fraction_is_allowed_and_train_says_there_is_no_early_stopping(da
     assert summary["early_stopping"].startswith("off: no val rows")
     assert summary["epochs"] == summary["best_epoch"] == 5
     assert "val_score" not in summary
-    # --model auto has nothing to choose on: late fusion is kept, and it says so
+    # --model auto chooses by cross-validation on the train rows, and says so
     result = run_ok("train", tmp_path / "fused", "--out", tmp_path / "a", "--epochs", "5", "--json")
     summary = json.loads(result.stdout)
-    assert summary["chosen"] == "late" and "val_score" not in summary
-    assert summary["selection"] == "no val rows to choose on: late fusion kept"
-    assert set(summary["candidates"].values()) == {None}
+    assert summary["chosen_on"] == "5-fold cross-validation on train+val"
+    assert "val_score" not in summary
+    record = json.loads((tmp_path / "a/mmcli.json").read_text())
+    assert {c["val_score"] for c in record["candidates"]} == {None}
+    best = max(c["cv_score"] for c in record["candidates"])  # the first best: the simplest
+    assert (
+        summary["chosen"] == next(c for c in record["candidates"] if c["cv_score"] == best)["name"]
+    )
 
 
 def test_a_split_column_without_val_rows_is_a_warning(dataset_copy, tmp_path):
