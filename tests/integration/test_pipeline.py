@@ -231,6 +231,10 @@ def test_regression_pipeline(dataset, tmp_path):
     metrics = json.loads(result.stdout)["metrics"]
     assert metrics["mae"] < metrics["mean_baseline_mae"]
     assert (work / "eval/predicted_vs_actual.png").exists()
+    # auto on a regression target: ridge, late, MLP and their mean, scored by R² in folds
+    candidates = json.loads((work / "model/mmcli.json").read_text())["candidates"]
+    assert [c["name"] for c in candidates] == ["logistic", "late", "mlp", "ensemble"]
+    assert all(-10 < c["cv_score"] <= 1 for c in candidates)
 
 
 def test_plain_progress_lines_in_logs_and_quiet(dataset, tmp_path):
