@@ -187,44 +187,33 @@ def linear_path(
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1, user_api="blas"):
-        return _linear_path(x, y, strengths, classification, n_out, weights)
+        if not classification:
+            from sklearn.linear_model import Ridge
 
+            out = []
+            for alpha in strengths:
+                ridge = Ridge(alpha=alpha).fit(x, y, sample_weight=weights)
+                out.append((ridge.coef_.reshape(1, -1), np.atleast_1d(ridge.intercept_)))
+            return out
+        from sklearn.linear_model import LogisticRegression
 
-def _linear_path(
-    x: np.ndarray,
-    y: np.ndarray,
-    strengths: tuple[float, ...],
-    classification: bool,
-    n_out: int,
-    weights: np.ndarray | None,
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    if not classification:
-        from sklearn.linear_model import Ridge
-
-        out = []
-        for alpha in strengths:
-            ridge = Ridge(alpha=alpha).fit(x, y, sample_weight=weights)
-            out.append((ridge.coef_.reshape(1, -1), np.atleast_1d(ridge.intercept_)))
-        return out
-    from sklearn.linear_model import LogisticRegression
-
-    present = np.unique(y)
-    if len(present) == 1:  # a fold with one class: it is certain
-        coef, intercept = np.zeros((n_out, x.shape[1])), np.full(n_out, -30.0)
-        intercept[present[0]] = 0.0
-        return [(coef, intercept)] * len(strengths)
-    model = LogisticRegression(max_iter=2000, tol=1e-6, warm_start=True)
-    out = []
-    for strength in strengths:
-        model.set_params(C=strength).fit(x, y, sample_weight=weights)
-        coef, intercept = np.zeros((n_out, x.shape[1])), np.full(n_out, -30.0)
-        if len(present) == 2:  # sklearn keeps one row for two classes: logits (0, z)
-            coef[present[1]], intercept[present[1]] = model.coef_[0], model.intercept_[0]
+        present = np.unique(y)
+        if len(present) == 1:  # a fold with one class: it is certain
+            coef, intercept = np.zeros((n_out, x.shape[1])), np.full(n_out, -30.0)
             intercept[present[0]] = 0.0
-        else:
-            coef[present], intercept[present] = model.coef_, model.intercept_
-        out.append((coef, intercept))
-    return out
+            return [(coef, intercept)] * len(strengths)
+        model = LogisticRegression(max_iter=2000, tol=1e-6, warm_start=True)
+        out = []
+        for strength in strengths:
+            model.set_params(C=strength).fit(x, y, sample_weight=weights)
+            coef, intercept = np.zeros((n_out, x.shape[1])), np.full(n_out, -30.0)
+            if len(present) == 2:  # sklearn keeps one row for two classes: logits (0, z)
+                coef[present[1]], intercept[present[1]] = model.coef_[0], model.intercept_[0]
+                intercept[present[0]] = 0.0
+            else:
+                coef[present], intercept[present] = model.coef_, model.intercept_
+            out.append((coef, intercept))
+        return out
 
 
 def _outputs(
