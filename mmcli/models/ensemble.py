@@ -23,7 +23,7 @@ class EnsembleNet(nn.Module):
 
     def __init__(self, architecture: dict[str, Any]):
         super().__init__()
-        from mmcli.stages.train import build_model
+        from mmcli.models import build_model
 
         self.classification = architecture["task"] == "classification"
         self.members = nn.ModuleList([build_model(m) for m in architecture["members"]])

@@ -24,6 +24,7 @@ from mmcli.artifacts.record import Artifact, input_ref
 from mmcli.artifacts.records import TableSchema, Target
 from mmcli.config import TrainConfig
 from mmcli.errors import DataError, MissingInputError, UsageError
+from mmcli.models import build_model
 from mmcli.stages import Progress, lean_summary, no_progress, staleness
 
 
@@ -442,25 +443,6 @@ def _augmentation(
             raise UsageError("--augment minority needs a classification target")
         return augment, minority_rows(y_np, train_idx)
     return augment, None
-
-
-def build_model(architecture: dict[str, Any]) -> Any:
-    """The torch module an architecture describes."""
-    if architecture["family"] == "head":
-        from mmcli.models import heads
-
-        return heads.build(architecture)
-    if architecture["family"] == "late":
-        from mmcli.models.late import LateFusionNet
-
-        return LateFusionNet(architecture)
-    if architecture["family"] == "ensemble":
-        from mmcli.models.ensemble import EnsembleNet
-
-        return EnsembleNet(architecture)
-    from mmcli.models.multimodal import MultimodalNet
-
-    return MultimodalNet(architecture)
 
 
 def load_model(model_art: Artifact) -> Any:
