@@ -71,7 +71,9 @@ class AttentionFusion(nn.Module):
         b = emb.shape[0]
         tokens = torch.cat([self.summary.expand(b, -1, -1), emb + self.column], dim=1)
         # The summary token is always present, so no row is all padding.
-        padding = torch.cat([torch.zeros(b, 1, dtype=torch.bool), mask == 0], dim=1)
+        padding = torch.cat(
+            [torch.zeros(b, 1, dtype=torch.bool, device=mask.device), mask == 0], dim=1
+        )
         out, _ = self.attn(tokens[:, :1], tokens, tokens, key_padding_mask=padding)
         return self.norm(out[:, 0] + self.summary[:, 0])
 

@@ -42,7 +42,7 @@ class MultimodalNet(nn.Module):
         mask = mask.float()
         if self.training and self.modality_dropout > 0:
             # Drop whole columns at random so the model does not lean on any single one.
-            keep = (torch.rand(mask.shape) >= self.modality_dropout).float()
+            keep = (torch.rand(mask.shape, device=mask.device) >= self.modality_dropout).float()
             mask = mask * keep
         emb = torch.stack([tower(x) for tower, x in zip(self.towers, columns, strict=True)], 1)
         return self.head(self.fusion(emb, mask))
