@@ -2,9 +2,15 @@
 
 No cluster code of our own: ``torchrun`` starts one process per device (or per CPU
 share) and sets RANK, WORLD_SIZE and the rendezvous address; this module joins the
-group (gloo on CPU, nccl on CUDA) and sums gradients. Every process draws the same
-global batches from the same seed and takes every ``world``-th row of each, so a run
-on N processes follows the same steps as one process with the same global batch.
+group (gloo on CPU, nccl on CUDA) and wraps the model in torch's
+``DistributedDataParallel``, which starts every process from rank 0's weights and
+averages gradients in buckets while the backward pass runs. Every process draws the
+same global batches from the same seed and takes every ``world``-th row of each, so a
+run on N processes follows the same steps as one process with the same global batch.
+
+Batch norm keeps per-process statistics, and rank 0's running averages are the ones
+kept (DDP's default); an e2e model with batch norm therefore ends close to, not equal
+to, the one-process model. Heads on fused features have none and match it.
 """
 
 from __future__ import annotations
@@ -64,19 +70,16 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def broadcast_parameters(model: nn.Module) -> None:
-    """Start every process from rank 0's weights (equal anyway when seeded alike)."""
-    if active():
-        for tensor in model.state_dict().values():
-            torch.distributed.broadcast(tensor, src=0)
+def wrap(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` in ``DistributedDataParallel`` when this process is one of several, else
+    ``model`` itself. The wrapper's forward is the training step's forward; the module
+    inside keeps the weights (what is validated and saved)."""
+    if not active():
+        return model
+    from torch.nn.parallel import DistributedDataParallel
 
-
-def sum_gradients(model: nn.Module) -> None:
-    """Sum each gradient over the processes (each already divided by the global count)."""
-    if active():
-        for p in model.parameters():
-            if p.grad is not None:
-                torch.distributed.all_reduce(p.grad, op=torch.distributed.ReduceOp.SUM)
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=ids)
 
 
 def sum_value(value: Tensor) -> Tensor:
@@ -95,9 +98,8 @@ def summed(loss_fn: nn.Module) -> Any:
     return clone
 
 
-def normaliser(loss_fn: nn.Module, y: Tensor) -> Tensor:
+def normaliser(loss_fn: nn.Module, y: Tensor) -> float:
     """What ``reduction="mean"`` divides the summed loss by, for the global batch ``y``."""
-    if isinstance(loss_fn, nn.CrossEntropyLoss):
-        weight = loss_fn.weight
-        return weight[y].sum() if weight is not None else torch.tensor(float(len(y)))
-    return torch.tensor(float(y.numel()))
+    if isinstance(loss_fn, nn.CrossEntropyLoss) and loss_fn.weight is not None:
+        return float(loss_fn.weight[y].sum())
+    return float(y.numel())

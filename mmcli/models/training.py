@@ -114,9 +114,10 @@ def fit(
     not depend on ``workers``. ``on_epoch`` sees the result after every epoch (``tune``
     prunes a trial from there by raising).
 
-    Under ``torchrun`` each process takes every ``world``-th row of each global batch;
-    losses are summed and divided by the global batch's count, gradients summed over
-    the processes: the same step as one process with the whole batch.
+    Under ``torchrun`` each process takes every ``world``-th row of each global batch
+    and the model is wrapped in ``DistributedDataParallel``. Each process's loss is its
+    rows' summed loss over the global batch's count, times ``world``: DDP averages the
+    gradients, so the step is the one a single process takes on the whole batch.
     """
     step = _start(model, loss_fn, y, device or torch.device("cpu"), lr, weight_decay)
     train_t = torch.as_tensor(train_idx, dtype=torch.long)
@@ -125,13 +126,13 @@ def fit(
     best_loss, best_state, waited = float("inf"), copy.deepcopy(model.state_dict()), 0
     started = time.monotonic()
     for epoch in range(1, epochs + 1):
-        model.train()
+        step.net.train()
         chunks = _epoch_batches(train_t, batch_size, sample_weights, generator)
         mine = [c[step.rank :: step.world] for c in chunks]  # this process's rows of each batch
         batches = _batches(inputs, [c for c in mine if len(c)], epoch, dataset, workers)
         # Closed however the epoch ends (a signal too): DataLoader workers stop here.
         with contextlib.closing(batches):
-            train_loss = _train_epoch(step, chunks, mine, batches, epoch)
+            train_loss = _train_epoch(step, inputs, chunks, mine, batches, epoch)
         entry: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss}
         if len(val_idx):
             val_loss, val_score = _validate(step, inputs, val_idx, score, epoch)
@@ -178,6 +179,7 @@ class _Step:
     """What every optimisation step of one ``fit`` call uses."""
 
     model: nn.Module
+    net: nn.Module  # what the training step calls: ``model``, or DDP around it
     loss_fn: nn.Module
     loss_sum: nn.Module  # ``loss_fn`` summed over this process's rows (for ``world`` > 1)
     optimiser: torch.optim.Optimizer
@@ -195,24 +197,23 @@ def _start(
     lr: float,
     weight_decay: float,
 ) -> _Step:
-    """Move the model, loss and targets to ``device``, start every process from rank 0's
-    weights, and make the optimiser."""
+    """Move the model, loss and targets to ``device``, wrap the model for DDP (which
+    starts every process from rank 0's weights), and make the optimiser."""
     from mmcli.models import distributed
 
     model.to(device)
     loss_fn.to(device)
     y = y.to(device)
-    rank, world = distributed.rank(), distributed.world()
-    distributed.broadcast_parameters(model)
     return _Step(
         model=model,
+        net=distributed.wrap(model, device),
         loss_fn=loss_fn,
         loss_sum=distributed.summed(loss_fn),
         optimiser=torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay),
         y=y,
         device=device,
-        rank=rank,
-        world=world,
+        rank=distributed.rank(),
+        world=distributed.world(),
     )
 
 
@@ -231,36 +232,37 @@ def _epoch_batches(
 
 
 def _train_epoch(
-    step: _Step, chunks: list[Tensor], mine: list[Tensor], batches: Any, epoch: int
+    step: _Step,
+    inputs: Sequence[Tensor],
+    chunks: list[Tensor],
+    mine: list[Tensor],
+    batches: Any,
+    epoch: int,
 ) -> float:
     """One optimisation step per global batch of ``chunks``, on this process's rows of it
     (``mine``, read from ``batches``); returns the epoch's mean train loss, rounded.
 
+    A last batch smaller than the process count leaves some processes no rows: they
+    pass zero rows through the model, so DDP still sees every process take the step.
     A loss that is not finite raises ``Diverged`` in every process (each sees the summed
     loss): the weights would be NaN from then on, and the best epoch a lie."""
     from mmcli.models import distributed
 
-    model, loss_fn, loss_sum, optimiser = step.model, step.loss_fn, step.loss_sum, step.optimiser
+    net, loss_fn, loss_sum, optimiser = step.net, step.loss_fn, step.loss_sum, step.optimiser
     y, device, world = step.y, step.device, step.world
     total, seen = 0.0, 0
     for batch, rows in zip(chunks, mine, strict=True):
         optimiser.zero_grad()
-        out = None
-        if len(rows):
-            xs = tuple(t.to(device) for t in next(batches))
-            out = model(*xs)
-            if world == 1:
-                loss = loss_fn(out, y[rows])
-            else:
-                count = distributed.normaliser(loss_fn, y[batch]).to(device)
-                loss = loss_sum(out, y[rows]) / count
-        else:  # a last batch smaller than the process count: no rows here
-            loss = sum(p.sum() for p in model.parameters()) * 0.0
-        value = float(distributed.sum_value(loss.detach()))
+        xs = next(batches) if len(rows) else tuple(t[rows] for t in inputs)
+        out = net(*(t.to(device) for t in xs))
+        if world == 1:
+            loss = loss_fn(out, y[rows])
+        else:
+            loss = loss_sum(out, y[rows]) * (world / distributed.normaliser(loss_fn, y[batch]))
+        value = float(distributed.sum_value(loss.detach())) / world
         if not np.isfinite(value):
             raise Diverged(epoch, _first_nonfinite(out, rows))
         loss.backward()
-        distributed.sum_gradients(model)
         optimiser.step()
         total += value * len(batch)
         seen += len(batch)

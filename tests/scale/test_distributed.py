@@ -14,13 +14,25 @@ from safetensors.numpy import load_file
 
 from mmcli.errors import EXIT_USAGE
 
-SAME_STEPS = ["--model", "mlp", "--dropout", "0", "--epochs", "3", "--batch-size", "25"]
+SAME_STEPS = ["--model", "mlp", "--dropout", "0", "--epochs", "4"]
 
 
-def test_two_torchrun_processes_train_the_one_process_model(pipeline, tmp_path):
+def _batch_leaving_one_row(pipeline) -> int:
+    """An odd batch size whose epoch ends in a batch of one train row."""
+    import pandas as pd
+
+    n = int((pd.read_parquet(pipeline / "prep" / "rows.parquet")["_split"] == "train").sum())
+    return next(b for b in range(3, n) if n % b == 1 and b % 2)
+
+
+@pytest.mark.parametrize("batch", ["25", "leaving one row"])
+def test_two_torchrun_processes_train_the_one_process_model(pipeline, tmp_path, batch):
     # Dropout off: its random masks are drawn per process, the one thing that differs.
-    # A batch of 25 split over 2 processes also covers unequal shares.
-    run_ok("train", pipeline / "fused", "--out", tmp_path / "one", *SAME_STEPS, "--device", "cpu")
+    # A batch of 25 over 2 processes gives them unequal shares; a last batch of one row
+    # leaves the second process none (it still takes the step, with zero rows).
+    batch = batch if batch.isdigit() else str(_batch_leaving_one_row(pipeline))
+    steps = [*SAME_STEPS, "--batch-size", batch]
+    run_ok("train", pipeline / "fused", "--out", tmp_path / "one", *steps, "--device", "cpu")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     launched = subprocess.run(
         [
@@ -36,7 +48,7 @@ def test_two_torchrun_processes_train_the_one_process_model(pipeline, tmp_path):
             str(pipeline / "fused"),
             "--out",
             str(tmp_path / "two"),
-            *SAME_STEPS,
+            *steps,
             "--json",
         ],
         capture_output=True,
