@@ -202,7 +202,8 @@ def fit_torch(
     generator = training.seed_everything(cfg.seed)
     model = build_model(architecture)
     augment, augment_rows = _augmentation(cfg, architecture, y_np, train_idx, task)
-    with _deterministic(torch), _diverged(cfg, table):
+    threads = 1 if data.stage == "fuse" else torch.get_num_threads()
+    with _deterministic(torch), _threads(torch, threads), _diverged(cfg, table):
         result = training.fit(
             model,
             inputs,
@@ -510,6 +511,27 @@ def scorer(task: str) -> Any:
         return float(r2_score(y.numpy(), out.numpy())) if len(y) > 1 else 0.0
 
     return score
+
+
+class _threads:
+    """torch's intra-op threads for the duration of training, restored afterwards.
+
+    Models on a fuse artifact (heads, learned fusion over feature blocks) train on one
+    thread: their operations are too small to share. On 2 cores, the MLP head took the
+    same 10 s on one thread as on two, and beside two busy processes 19 s wall and 12 s
+    CPU against 23-54 s and 15-48 s (``benchmarks/contention.py``). e2e's convolutions
+    keep every thread.
+    """
+
+    def __init__(self, torch: Any, threads: int):
+        self.torch, self.threads = torch, threads
+
+    def __enter__(self) -> None:
+        self.previous = self.torch.get_num_threads()
+        self.torch.set_num_threads(self.threads)
+
+    def __exit__(self, *exc: Any) -> None:
+        self.torch.set_num_threads(self.previous)
 
 
 class _deterministic:
