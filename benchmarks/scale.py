@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from generate import generate  # noqa: E402
 
 IMAGE_SIZE, SAMPLE_RATE, SECONDS = 64, 16000, 2.0
+SIZES = ["--image-size", "64", "--sample-rate", "16000", "--audio-seconds", "2"]
 STAGES = ("preprocess", "extract-features", "fuse", "train", "evaluate")
 
 
@@ -181,7 +182,8 @@ def write_seconds(nbytes: int, where: Path) -> float:
 
 def stage_args(stage: str, manifest: Path, work: Path, extra: list[str]) -> list[str]:
     return {
-        "preprocess": ["preprocess", str(manifest), "--out", str(work / "prep")],
+        # The sizes the raw limits decode to (the data's own would be 32 px, 1 s, 8 kHz).
+        "preprocess": ["preprocess", str(manifest), "--out", str(work / "prep"), *SIZES],
         "extract-features": ["extract-features", str(work / "prep"), "--out", str(work / "feats")],
         "fuse": ["fuse", str(work / "feats"), "--out", str(work / "fused")],
         "train": ["train", str(work / "fused"), "--out", str(work / "model"), "--epochs", "30"],

@@ -108,7 +108,13 @@ class PreprocessConfig(RowStageConfig):
         description="Folder that relative paths resolve against and no path may leave.",
         json_schema_extra={"default_text": "the manifest's folder"},
     )
-    image_size: int = Field(64, ge=8, le=1024, description="Images are resized to SIZE x SIZE.")
+    image_size: int | None = Field(
+        None,
+        ge=8,
+        le=1024,
+        description="Images are resized to SIZE x SIZE.",
+        json_schema_extra={"default_text": "the images' own size, at most 64"},
+    )
     image_max_megapixels: float = Field(
         40.0,
         gt=0,
@@ -116,11 +122,19 @@ class PreprocessConfig(RowStageConfig):
         description="Images over this many megapixels (from the header) are refused before "
         "decoding. At most 89, where Pillow's own bomb check starts.",
     )
-    sample_rate: int = Field(
-        16000, ge=1000, le=192000, description="Audio is resampled to this rate in Hz."
+    sample_rate: int | None = Field(
+        None,
+        ge=1000,
+        le=192000,
+        description="Audio is resampled to this rate in Hz.",
+        json_schema_extra={"default_text": "the files' own rate, at most 16000"},
     )
-    audio_seconds: float = Field(
-        2.0, gt=0, le=600, description="Audio is trimmed or zero-padded to this length."
+    audio_seconds: float | None = Field(
+        None,
+        gt=0,
+        le=600,
+        description="Audio is trimmed or zero-padded to this length.",
+        json_schema_extra={"default_text": "the longest clip, at most 2"},
     )
     audio_max_seconds: float = Field(
         600.0,

@@ -16,7 +16,7 @@ def test_defaults_file_and_flags_in_order(tmp_path):
     cfg = build(PreprocessConfig, {"manifest": Path("m.csv"), "seed": 3, "sample_rate": None}, path)
     assert cfg.image_size == 32  # from the file
     assert cfg.seed == 3  # the flag wins
-    assert cfg.sample_rate == 16000  # the default
+    assert cfg.sample_rate is None  # the default: the files' own rate, chosen by preprocess
     assert cfg.inputs == {"notes": "text"}
 
 

@@ -13,6 +13,7 @@ from mmcli.artifacts.records import Column, TableSchema, Target
 from mmcli.config import PreprocessConfig
 from mmcli.errors import DataError, UsageError
 from mmcli.io.sniff import file_kind
+from mmcli.stages.sizes import stored_sizes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -255,14 +256,15 @@ def infer_schema(df: pd.DataFrame, cfg: PreprocessConfig, root: Path | None = No
             f"{cfg.manifest}: no input columns besides the target",
             hint="declare them with --input COLUMN:TYPE",
         )
+    sizes = stored_sizes(df, specs, cfg, root)
     inferred.schema = TableSchema(
         columns=specs,
         target=Target(name=cfg.target, task=task, classes=classes),
         id_column=id_column,
         split_column=split_column,
-        image_size=cfg.image_size,
-        sample_rate=cfg.sample_rate,
-        audio_seconds=cfg.audio_seconds,
+        image_size=sizes.image_size,
+        sample_rate=sizes.sample_rate,
+        audio_seconds=sizes.audio_seconds,
         video_frames=cfg.video_frames,
         video_max_seconds=cfg.video_max_seconds,
         audio_max_decoded_mb=cfg.audio_max_decoded_mb,

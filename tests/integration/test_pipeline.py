@@ -309,4 +309,4 @@ def test_a_pipeline_stores_images_at_its_pretrained_encoders_size(tmp_path, prep
     configs = dict(pipeline.plan(path))
     assert configs["preprocess"].image_size == size
     path.write_text("manifest: data.csv\nextract-features: {image: stats}\n")
-    assert dict(pipeline.plan(path))["preprocess"].image_size == 64
+    assert dict(pipeline.plan(path))["preprocess"].image_size is None  # the images' own size

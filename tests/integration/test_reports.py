@@ -99,7 +99,7 @@ def test_report_shows_provenance_gates_curve_and_the_worst_rows_media(pipeline, 
     assert all(set(w["media"]) == {"image", "audio"} for w in worst)
     for w in worst:
         with Image.open(out / w["media"]["image"]) as thumbnail:
-            assert thumbnail.size == (64, 64)
+            assert thumbnail.size == (24, 24)
         assert (out / w["media"]["audio"]).read_bytes()[:4] == b"RIFF"
     assert html.count('<audio controls src="data:audio/wav;base64,') == len(worst)
     markdown = (out / "report.md").read_text()

@@ -33,7 +33,7 @@ def test_builds_artifact_with_fixed_shapes(dataset, tmp_path):
     images = np.load(tmp_path / "prep/arrays/image.npy")
     audio = np.load(tmp_path / "prep/arrays/audio.npy")
     assert images.shape == (90, 32, 32, 3) and images.dtype == np.uint8
-    assert audio.shape == (90, 32000) and audio.dtype == np.float32  # 2 s at 16 kHz
+    assert audio.shape == (90, 8000) and audio.dtype == np.float32  # 1 s at 8 kHz, as recorded
     rows = pd.read_parquet(tmp_path / "prep/rows.parquet")
     assert list(rows["_row"]) == list(range(90))
     # stratified split: each class appears in every split
