@@ -200,7 +200,14 @@ class _Frames:
     """Collects the wanted frames, in decoding order; converts only those."""
 
     def __init__(self, wanted: np.ndarray, size: int, budget: _Budget):
+        from av.video.reformatter import VideoReformatter
+
         self.wanted, self.size, self.budget = wanted, size, budget
+        # Our own converter on one thread, not PyAV's per-thread one: that one keeps
+        # swscale's slice threads, which a forked decoding worker inherits as a pool whose
+        # threads are gone, and its first conversion then waits forever. (A worker is one
+        # of ``cores`` processes already; more threads per conversion would not pay.)
+        self.converter = VideoReformatter()
         self.out = np.zeros((len(wanted), size, size, 3), dtype=np.uint8)
         self.index, self.slot = 0, 0
         self.last: np.ndarray | None = None
@@ -212,7 +219,7 @@ class _Frames:
     def add(self, frame: Any) -> None:
         self.budget.spend(frame)
         if not self.done and self.index == self.wanted[self.slot]:
-            rgb = frame.to_ndarray(format="rgb24")
+            rgb = self.converter.reformat(frame, format="rgb24", threads=1).to_ndarray()
             # A phone's portrait clip is stored sideways with a display matrix: turn it
             # upright, as image columns are EXIF-rotated (the angle is counterclockwise).
             turns = round((frame.rotation or 0) / 90) % 4

@@ -4,6 +4,8 @@ kept with the acoustic part missing, bad clips named by row, column and file."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -112,3 +114,25 @@ def test_the_soundtrack_can_be_left_out_and_only_a_soundtrack_named_so(videos, t
     assert not (tmp_path / "prep/arrays/clip.audio.npy").exists()
     bad = invoke("preprocess", videos, "--out", tmp_path / "p2", "--input", "label.audio:ignore")
     assert bad.exit_code == 2 and "not video soundtracks" in bad.stderr
+
+
+def test_workers_forked_after_an_in_process_decode_do_not_hang(videos, tmp_path):
+    # A process that decoded a clip itself (a notebook, a test run, predict) and then
+    # forks decoding workers: PyAV's per-thread converter kept swscale's slice threads,
+    # and a worker inheriting it waited forever on threads that fork did not copy.
+    script = f"""
+import sys
+from pathlib import Path
+from mmcli.io.video import load_video
+from mmcli.cli import app
+clip = next(Path({str(videos.parent)!r}).rglob("*.mp4"))
+load_video(clip, frames=4, size=16, sample_rate=8000, seconds=1.0)
+sys.argv = ["mmcli", "preprocess", {str(videos)!r}, "--out", {str(tmp_path / "prep")!r},
+            "--workers", "2", "--image-size", "16", "--video-frames", "4"]
+app()
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert np.load(tmp_path / "prep/arrays/clip.npy").shape == (9, 4, 16, 16, 3)
